@@ -1,0 +1,3 @@
+"""Threadline: an LLM chat bot service for Slack and Discord."""
+
+__version__ = "0.1.0"

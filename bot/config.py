@@ -1,0 +1,290 @@
+"""Typed settings, read once at start from the environment and an optional ``.env`` file.
+
+Precedence: a variable set in the process environment wins over the same name in ``.env``;
+``.env`` (in the working directory, or the file named by ``THREADLINE_ENV_FILE``) wins over
+the defaults below. Every problem raises ``ConfigError`` naming the variable, the bad value
+and what is accepted. Secret values are kept in ``Secret`` and never printed.
+
+Adapters read their own variables through the same ``EnvReader``, so all errors look alike.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bot.errors import ConfigError, SettingError
+from bot.params import SPECS, GenerationParams, parse_value
+
+T = TypeVar("T")
+
+DEFAULT_BASE_URL = "https://api.302.ai/v1"
+DEFAULT_MODEL = "llama-3.1-nemotron"
+DEFAULT_SYSTEM_PROMPT = (
+    "You are Threadline, a helpful assistant in a team chat. Today is {date}. "
+    "Answer clearly and concisely, using Markdown where it helps."
+)
+SECRET_NAMES = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+
+
+class Secret:
+    """A string that never shows itself in ``repr`` or ``str``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('**********')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+
+def parse_env_file(path: Path) -> dict[str, str]:
+    """Parse a ``.env`` file: ``NAME=value`` lines, ``#`` comments, optional quotes/``export``."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text; fix or remove it.") from None
+    except OSError as exc:
+        raise ConfigError(f"Cannot read {path}: {exc.strerror}.") from None
+    values: dict[str, str] = {}
+    for number, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").strip()
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if not sep or not name.replace("_", "").isalnum() or name[0].isdigit():
+            raise ConfigError(
+                f"{path}, line {number}: expected NAME=value, got {raw.strip()[:60]!r}. "
+                "Fix the line or remove the file."
+            )
+        values[name] = _unquote(value.strip(), path, number)
+    return values
+
+
+def _unquote(value: str, path: Path, number: int) -> str:
+    if value[:1] in {'"', "'"}:
+        quote = value[0]
+        if len(value) < 2 or not value.endswith(quote):
+            raise ConfigError(f"{path}, line {number}: unterminated {quote} quote.")
+        return value[1:-1]
+    return value.split(" #", 1)[0].strip()
+
+
+class EnvReader:
+    """Typed access to configuration variables with uniform error messages."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = dict(values)
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> EnvReader:
+        """Merge ``.env`` (if present) under the process environment."""
+        env = dict(os.environ if environ is None else environ)
+        env_file = Path(env.get("THREADLINE_ENV_FILE", ".env"))
+        merged = parse_env_file(env_file) if env_file.is_file() else {}
+        if "THREADLINE_ENV_FILE" in env and not env_file.is_file():
+            raise ConfigError(f"THREADLINE_ENV_FILE={env_file} does not exist.")
+        merged.update(env)
+        return cls(merged)
+
+    def raw(self, name: str) -> str | None:
+        value = self._values.get(name)
+        return value if value is None or value.strip() else None
+
+    def is_set(self, name: str) -> bool:
+        return self.raw(name) is not None
+
+    def text(self, name: str, default: str = "") -> str:
+        value = self.raw(name)
+        return default if value is None else value.strip()
+
+    def secret(self, name: str) -> Secret:
+        return Secret(self.text(name))
+
+    def convert(self, name: str, default: T, parse: Callable[[str], T], accepted: str) -> T:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            return parse(value.strip())
+        except (ValueError, TypeError):
+            raise ConfigError(_bad(name, value, accepted)) from None
+
+    def integer(self, name: str, default: int, *, low: int = 0, high: int | None = None) -> int:
+        accepted = f"a whole number ≥ {low}" + (f" and ≤ {high}" if high is not None else "")
+        return self.convert(name, default, _ranged(int, low, high), accepted)
+
+    def number(self, name: str, default: float, *, low: float = 0.0) -> float:
+        return self.convert(name, default, _ranged(float, low, None), f"a number ≥ {low}")
+
+    def flag(self, name: str, default: bool) -> bool:
+        return self.convert(name, default, _parse_bool, "true/false, yes/no, on/off or 1/0")
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        def parse(text: str) -> str:
+            if text.lower() not in choices:
+                raise ValueError
+            return text.lower()
+
+        return self.convert(name, default, parse, " or ".join(choices))
+
+    def items(self, name: str) -> tuple[str, ...]:
+        value = self.text(name)
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+
+    def url(self, name: str, default: str) -> str:
+        def parse(text: str) -> str:
+            if not text.startswith(("http://", "https://")) or len(text) < 10:
+                raise ValueError
+            return text.rstrip("/")
+
+        return self.convert(name, default, parse, "an http:// or https:// URL")
+
+
+def _bad(name: str, value: str, accepted: str) -> str:
+    shown = "(hidden)" if any(s in name for s in SECRET_NAMES) else repr(value[:80])
+    return f"{name}={shown} is not valid: expected {accepted}."
+
+
+def _ranged(kind: Callable[[str], Any], low: Any, high: Any) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if value < low or (high is not None and value > high) or value != value:
+            raise ValueError
+        return value
+
+    return parse
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError
+
+
+@dataclass(frozen=True, slots=True)
+class LLMSettings:
+    """The completions endpoint and the global generation defaults."""
+
+    base_url: str
+    api_key: Secret
+    defaults: GenerationParams
+    system_prompt: str
+    context_tokens: int
+    model_context: dict[str, int]
+    connect_timeout: float
+    first_token_timeout: float
+    idle_timeout: float
+    max_retries: int
+    show_reasoning: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the core needs, validated."""
+
+    llm: LLMSettings
+    database_url: str
+    data_dir: Path
+    max_concurrent_generations: int
+    queue_mode: str
+    retention_days: int
+    log_level: str
+    log_format: str
+    env: EnvReader = field(repr=False)
+
+    def model_context(self, model: str) -> int:
+        """Context window (tokens) configured for ``model``, else the global default."""
+        return self.llm.model_context.get(model, self.llm.context_tokens)
+
+
+def _generation_defaults(env: EnvReader) -> GenerationParams:
+    params = GenerationParams(model=env.text("LLM_MODEL", DEFAULT_MODEL), max_tokens=1024)
+    overrides: dict[str, Any] = {}
+    for name in SPECS:
+        var = f"LLM_{name.upper()}"
+        raw = env.raw(var)
+        if raw is None or name == "model":
+            continue
+        try:
+            overrides[name] = parse_value(name, raw)
+        except SettingError as exc:
+            raise ConfigError(f"{var}: {exc}") from None
+    return params.merged(overrides)
+
+
+def _model_context(env: EnvReader) -> dict[str, int]:
+    def parse(text: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for item in text.split(","):
+            model, _, size = item.strip().rpartition("=")
+            if not model or int(size) < 256:
+                raise ValueError
+            out[model.strip()] = int(size)
+        return out
+
+    return env.convert("LLM_MODEL_CONTEXT", {}, parse, "model=tokens pairs, e.g. 'gpt-4o=128000'")
+
+
+def default_data_dir(env: EnvReader) -> Path:
+    """``THREADLINE_DATA_DIR``, else ``$XDG_DATA_HOME/threadline``, else ``~/.local/share``."""
+    explicit = env.text("THREADLINE_DATA_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = env.text("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "threadline"
+
+
+def load_settings(env: EnvReader) -> Settings:
+    """Validate every core variable; raise ``ConfigError`` on the first bad one."""
+    data_dir = default_data_dir(env)
+    llm = LLMSettings(
+        base_url=env.url("LLM_BASE_URL", DEFAULT_BASE_URL),
+        api_key=env.secret("LLM_API_KEY"),
+        defaults=_generation_defaults(env),
+        system_prompt=env.text("LLM_SYSTEM_PROMPT", DEFAULT_SYSTEM_PROMPT),
+        context_tokens=env.integer("LLM_CONTEXT_TOKENS", 32768, low=256),
+        model_context=_model_context(env),
+        connect_timeout=env.number("LLM_CONNECT_TIMEOUT", 10.0, low=0.1),
+        first_token_timeout=env.number("LLM_FIRST_TOKEN_TIMEOUT", 90.0, low=0.1),
+        idle_timeout=env.number("LLM_IDLE_TIMEOUT", 60.0, low=0.1),
+        max_retries=env.integer("LLM_MAX_RETRIES", 2, low=0, high=10),
+        show_reasoning=env.flag("LLM_SHOW_REASONING", False),
+    )
+    return Settings(
+        llm=llm,
+        database_url=env.text("DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'threadline.db'}"),
+        data_dir=data_dir,
+        max_concurrent_generations=env.integer("MAX_CONCURRENT_GENERATIONS", 32, low=1),
+        queue_mode=env.choice("QUEUE_MODE", "queue", ("queue", "supersede")),
+        retention_days=env.integer("HISTORY_RETENTION_DAYS", 0, low=0),
+        log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
+        log_format=env.choice("LOG_FORMAT", "text", ("text", "json")),
+        env=env,
+    )
+
+
+def require_api_key(settings: Settings) -> None:
+    """Commands that call the model need a key; say so in one line if it is missing."""
+    if not settings.llm.api_key:
+        raise ConfigError(
+            "LLM_API_KEY is not set: set it to your endpoint's API key "
+            f"(for {settings.llm.base_url}), in the environment or in .env."
+        )

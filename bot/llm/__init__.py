@@ -1,0 +1,1 @@
+"""The chat-completions side: the ``ChatModel`` protocol and its OpenAI-compatible client."""

@@ -1,0 +1,1 @@
+"""How answers reach users: the ``StreamedReply`` protocol and its progressive implementation."""

@@ -1,0 +1,1 @@
+"""Persistence: the ``ConversationStore`` protocol and its SQLAlchemy implementation."""

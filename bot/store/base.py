@@ -1,0 +1,115 @@
+"""The ``ConversationStore`` contract the engine relies on.
+
+Every method is one short transaction: no transaction stays open while a reply streams.
+``key`` arguments identify conversations; settings live on channel keys (``thread == ""``)
+and threads inherit them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from bot.model import ChatMessage, ConversationKey, TurnStatus, Usage
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """Token totals for one user (or one conversation) over a period."""
+
+    subject: str
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(slots=True)
+class MessageUpdate:
+    """Fields of a stored message to change; ``None`` leaves a field as it is."""
+
+    content: str | None = None
+    status: TurnStatus | None = None
+    finish_reason: str | None = None
+    model: str | None = None
+    usage: Usage | None = None
+    platform_message_ids: list[str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ConversationStore(Protocol):
+    """Conversation history, channel settings, event deduplication and the usage ledger."""
+
+    async def add_message(self, key: ConversationKey, message: ChatMessage) -> int:
+        """Store ``message`` (creating the conversation if needed); return its id."""
+        ...
+
+    async def update_message(self, message_id: int, update: MessageUpdate) -> None:
+        """Change a stored message."""
+        ...
+
+    async def load_context(self, key: ConversationKey, limit: int) -> list[ChatMessage]:
+        """The newest ``limit`` live messages since the last reset, oldest first (one query)."""
+        ...
+
+    async def has_conversation(self, key: ConversationKey) -> bool:
+        """Whether the bot has taken part in this conversation."""
+        ...
+
+    async def find_message(
+        self, key: ConversationKey, platform_message_id: str
+    ) -> ChatMessage | None:
+        """The stored message holding ``platform_message_id`` (user or assistant)."""
+        ...
+
+    async def edit_message(self, key: ConversationKey, platform_message_id: str, text: str) -> bool:
+        """Replace a stored user message's text after a platform edit; False if unknown."""
+        ...
+
+    async def delete_message(self, key: ConversationKey, platform_message_id: str) -> bool:
+        """Remove a stored message from history after a platform delete; False if unknown."""
+        ...
+
+    async def last_assistant_turn(self, key: ConversationKey) -> ChatMessage | None:
+        """The latest assistant message in the current context, whatever its status."""
+        ...
+
+    async def reset(self, key: ConversationKey) -> None:
+        """Start a fresh context: earlier messages stay stored but are no longer sent."""
+        ...
+
+    async def export(self, key: ConversationKey) -> list[ChatMessage]:
+        """Every stored message of the conversation, oldest first."""
+        ...
+
+    async def purge_before(self, cutoff: datetime) -> int:
+        """Delete messages older than ``cutoff``; return how many."""
+        ...
+
+    async def get_settings(self, channel: ConversationKey) -> dict[str, Any]:
+        """Per-channel overrides (system_prompt and generation parameters)."""
+        ...
+
+    async def set_settings(self, channel: ConversationKey, values: dict[str, Any]) -> None:
+        """Replace the per-channel overrides."""
+        ...
+
+    async def claim_event(self, platform: str, event_id: str) -> bool:
+        """Record a platform event id; True the first time, False for a duplicate."""
+        ...
+
+    async def record_usage(
+        self, key: ConversationKey, user_id: str, model: str, usage: Usage
+    ) -> None:
+        """Add a completion's token usage to the ledger."""
+        ...
+
+    async def usage_by_user(
+        self, platform: str, workspace: str, since: datetime
+    ) -> list[UsageRow]:
+        """Ledger totals per user in a workspace since ``since``, largest first."""
+        ...
+
+    async def set_feedback(self, key: ConversationKey, platform_message_id: str, value: int) -> bool:
+        """Store thumbs up (+1) / down (-1) on an assistant message; False if unknown."""
+        ...
