@@ -193,7 +193,7 @@ class LLMSettings:
     first_token_timeout: float
     idle_timeout: float
     max_retries: int
-    show_reasoning: bool
+    user_hash_salt: Secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +266,7 @@ def load_settings(env: EnvReader) -> Settings:
         first_token_timeout=env.number("LLM_FIRST_TOKEN_TIMEOUT", 90.0, low=0.1),
         idle_timeout=env.number("LLM_IDLE_TIMEOUT", 60.0, low=0.1),
         max_retries=env.integer("LLM_MAX_RETRIES", 2, low=0, high=10),
-        show_reasoning=env.flag("LLM_SHOW_REASONING", False),
+        user_hash_salt=Secret(env.text("USER_HASH_SALT") or env.text("LLM_API_KEY")),
     )
     return Settings(
         llm=llm,

@@ -85,7 +85,8 @@ class LLMAuthError(LLMError):
     """The API key was refused."""
 
     user_message = (
-        "The language model refused Threadline's API key. An administrator should check LLM_API_KEY."
+        "The language model refused Threadline's API key. "
+        "An administrator should check LLM_API_KEY."
     )
 
 

@@ -48,6 +48,7 @@ class TurnStatus(StrEnum):
     STREAMING = "streaming"
     STOPPED = "stopped"
     FAILED = "failed"
+    SUPERSEDED = "superseded"
 
 
 @dataclass(frozen=True, slots=True)

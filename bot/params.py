@@ -179,21 +179,16 @@ def check_value(name: str, value: Any) -> Any:
     try:
         return spec.check(value)
     except (ValueError, TypeError):
-        raise SettingError(
-            f"{name} = {value!r} is not valid: expected {spec.accepted}."
-        ) from None
+        raise SettingError(f"{name} = {value!r} is not valid: expected {spec.accepted}.") from None
 
 
 def parse_value(name: str, text: str) -> Any:
     """Parse and validate a parameter given as text; raise ``SettingError`` naming the problem."""
     spec = _spec(name)
     try:
-        value = spec.parse(text)
+        return spec.check(spec.parse(text))
     except (ValueError, TypeError):
-        raise SettingError(
-            f"{name} = {text!r} is not valid: expected {spec.accepted}."
-        ) from None
-    return check_value(name, value)
+        raise SettingError(f"{name} = {text!r} is not valid: expected {spec.accepted}.") from None
 
 
 def _spec(name: str) -> ParamSpec:

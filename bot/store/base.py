@@ -86,6 +86,10 @@ class ConversationStore(Protocol):
         """Delete messages older than ``cutoff``; return how many."""
         ...
 
+    async def purge_events_before(self, cutoff: datetime) -> int:
+        """Forget processed-event ids older than ``cutoff``; return how many."""
+        ...
+
     async def get_settings(self, channel: ConversationKey) -> dict[str, Any]:
         """Per-channel overrides (system_prompt and generation parameters)."""
         ...
@@ -104,12 +108,12 @@ class ConversationStore(Protocol):
         """Add a completion's token usage to the ledger."""
         ...
 
-    async def usage_by_user(
-        self, platform: str, workspace: str, since: datetime
-    ) -> list[UsageRow]:
+    async def usage_by_user(self, platform: str, workspace: str, since: datetime) -> list[UsageRow]:
         """Ledger totals per user in a workspace since ``since``, largest first."""
         ...
 
-    async def set_feedback(self, key: ConversationKey, platform_message_id: str, value: int) -> bool:
+    async def set_feedback(
+        self, key: ConversationKey, platform_message_id: str, value: int
+    ) -> bool:
         """Store thumbs up (+1) / down (-1) on an assistant message; False if unknown."""
         ...

@@ -1,0 +1,1 @@
+"""Platform adapters: each translates one platform's events into engine calls."""

@@ -1,0 +1,88 @@
+"""Terminal chat on the same engine and store as the platforms.
+
+Interactive on a terminal (answers stream live; Ctrl-C stops an answer, Ctrl-D or ``/exit``
+quits). On a pipe it reads one message per line, prints each answer and exits at end of
+input, so ``echo hello | threadline console`` works in scripts; the exit status is 1 if any
+answer failed. Lines starting with ``/`` are commands (``/help``, ``/reset``,
+``/settings set temperature 0.2`` ...), the same ones Slack and Discord offer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+import uuid
+from typing import TextIO
+
+from adapters.console.reply import ConsoleReply
+from bot.commands import CommandContext, run_command
+from bot.engine import ConversationEngine
+from bot.model import ConversationKey, IncomingMessage, TurnStatus
+
+EXIT_WORDS = {"/exit", "/quit"}
+
+
+async def chat(
+    engine: ConversationEngine, key: ConversationKey, stdin: TextIO, stdout: TextIO
+) -> bool:
+    """Run the chat loop; True when every answer completed."""
+    interactive = stdin.isatty() and stdout.isatty()
+    user = _user_name()
+    all_ok = True
+    if interactive:
+        stdout.write(f"Threadline console, conversation {key.channel!r}. /help for commands.\n")
+    while (line := await _read_line(stdin, stdout, interactive)) is not None:
+        text = line.strip()
+        if not text:
+            continue
+        if text.lower() in EXIT_WORDS:
+            break
+        if text.startswith("/"):
+            ctx = CommandContext(key, user, can_admin=True)
+            stdout.write(await run_command(engine, ctx, text[1:]) + "\n")
+            continue
+        all_ok = await _answer(engine, key, user, text, stdout, interactive) and all_ok
+    return all_ok
+
+
+async def _answer(
+    engine: ConversationEngine,
+    key: ConversationKey,
+    user: str,
+    text: str,
+    stdout: TextIO,
+    interactive: bool,
+) -> bool:
+    message = IncomingMessage(key, uuid.uuid4().hex, user, user, text)
+    reply = ConsoleReply(stdout, sys.stderr, prefix="threadline> " if interactive else "")
+    task = asyncio.ensure_future(engine.handle(message, reply))
+    try:
+        result = await asyncio.shield(task)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        _forgive_interrupt()
+        await engine.stop(key)
+        result = await task
+    return result.status is not TurnStatus.FAILED
+
+
+def _forgive_interrupt() -> None:
+    """Ctrl-C during an answer stops that answer only; the chat goes on."""
+    current = asyncio.current_task()
+    if current is not None:
+        current.uncancel()
+
+
+async def _read_line(stdin: TextIO, stdout: TextIO, interactive: bool) -> str | None:
+    if interactive:
+        stdout.write("you> ")
+        stdout.flush()
+    line = await asyncio.to_thread(stdin.readline)
+    return line if line else None
+
+
+def _user_name() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "you"

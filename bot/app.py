@@ -1,0 +1,179 @@
+"""The composition root: the one place that knows every concrete class.
+
+Resources are built in nested ``async with`` blocks and injected through constructors:
+database (migrated first) → HTTP client → completions client → engine → adapters. Adapters are
+imported lazily from ``ADAPTERS`` so an optional dependency only matters when it is used.
+Shutdown (SIGINT/SIGTERM) first fails live answers with a restart notice while the platform
+connections are still open, then lets every adapter close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bot.adapter import Adapter, AdapterContext
+from bot.config import Settings
+from bot.engine import ConversationEngine, EngineConfig
+from bot.errors import ConfigError
+from bot.llm.client import ChatCompletionsClient, LLMTimeouts, build_http_client
+from bot.reply.factory import ReplyFactory
+from bot.store.base import ConversationStore
+from bot.store.migrate import upgrade_async
+from bot.store.sql import open_store
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterEntry:
+    """A platform adapter: the variable that turns it on and the module that builds it."""
+
+    trigger: str
+    module: str
+    extra: str
+
+
+ADAPTERS: dict[str, AdapterEntry] = {
+    "slack": AdapterEntry("SLACK_BOT_TOKEN", "adapters.slack", "slack"),
+    "discord": AdapterEntry("DISCORD_TOKEN", "adapters.discord", "discord"),
+}
+SHUTDOWN_GRACE_SECONDS = 15.0
+MAINTENANCE_INTERVAL_SECONDS = 3600.0
+EVENT_MEMORY = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Core:
+    """The platform-neutral services every front end shares."""
+
+    engine: ConversationEngine
+    store: ConversationStore
+    replies: ReplyFactory
+
+
+@contextlib.asynccontextmanager
+async def open_core(settings: Settings) -> AsyncIterator[Core]:
+    """Migrate the database, then build store, completions client and engine."""
+    await upgrade_async(settings.database_url)
+    llm = settings.llm
+    async with (
+        open_store(settings.database_url) as store,
+        build_http_client(llm.base_url, llm.connect_timeout) as http,
+    ):
+        model = ChatCompletionsClient(
+            http,
+            api_key=llm.api_key.get(),
+            timeouts=LLMTimeouts(llm.connect_timeout, llm.first_token_timeout, llm.idle_timeout),
+            max_retries=llm.max_retries,
+        )
+        engine = ConversationEngine(store, model, engine_config(settings))
+        try:
+            yield Core(engine, store, ReplyFactory.default())
+        finally:
+            await engine.close()
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    """The engine's share of the settings."""
+    return EngineConfig(
+        defaults=settings.llm.defaults,
+        system_prompt=settings.llm.system_prompt,
+        context_tokens=settings.model_context,
+        max_concurrent=settings.max_concurrent_generations,
+        supersede=settings.queue_mode == "supersede",
+        user_salt=settings.llm.user_hash_salt.get(),
+    )
+
+
+def configured_adapters(settings: Settings) -> list[str]:
+    """Names of the adapters whose trigger variable is set."""
+    return [name for name, entry in ADAPTERS.items() if settings.env.is_set(entry.trigger)]
+
+
+def no_adapter_message() -> str:
+    names = " or ".join(entry.trigger for entry in ADAPTERS.values())
+    return (
+        f"No platform is configured: set {names} (see README.md), "
+        "or try the model in the terminal with `threadline console`."
+    )
+
+
+def load_adapter(name: str, context: AdapterContext) -> Adapter:
+    """Import ``adapters.<name>`` and build its adapter; a missing extra is a ConfigError."""
+    entry = ADAPTERS[name]
+    try:
+        module = importlib.import_module(entry.module)
+    except ImportError as exc:
+        raise ConfigError(
+            f"The {name} adapter needs extra packages ({exc.name} is missing): "
+            f"pip install 'threadline[{entry.extra}]'."
+        ) from None
+    adapter: Adapter = module.create(context)
+    return adapter
+
+
+async def serve(settings: Settings, names: list[str]) -> None:
+    """Run the named adapters until a signal or one of them stops."""
+    async with open_core(settings) as core:
+        context = AdapterContext(core.engine, core.replies, settings.env, settings)
+        adapters = [load_adapter(name, context) for name in names]
+        stop = asyncio.Event()
+        shutdown = asyncio.Event()
+        _install_signal_handlers(shutdown)
+        await _supervise(core, settings, adapters, stop, shutdown)
+
+
+async def _supervise(
+    core: Core,
+    settings: Settings,
+    adapters: list[Adapter],
+    stop: asyncio.Event,
+    shutdown: asyncio.Event,
+) -> None:
+    runs = {asyncio.create_task(a.run(stop), name=f"adapter-{a.name}") for a in adapters}
+    upkeep = asyncio.create_task(_maintenance(core.store, settings.retention_days))
+    signalled = asyncio.create_task(shutdown.wait())
+    logger.info("Threadline is running: %s", ", ".join(a.name for a in adapters))
+    await asyncio.wait({*runs, signalled}, return_when=asyncio.FIRST_COMPLETED)
+    logger.info("shutting down")
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(core.engine.close(), SHUTDOWN_GRACE_SECONDS)
+    stop.set()
+    upkeep.cancel()
+    signalled.cancel()
+    finished, pending = await asyncio.wait(runs, timeout=SHUTDOWN_GRACE_SECONDS)
+    for task in pending:
+        task.cancel()
+    _raise_first_failure(finished)
+
+
+def _raise_first_failure(tasks: set[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            raise error
+
+
+def _install_signal_handlers(shutdown: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, shutdown.set)
+
+
+async def _maintenance(store: ConversationStore, retention_days: int) -> None:
+    """Hourly: forget old event ids and, with a retention setting, purge old history."""
+    while True:
+        now = datetime.now(UTC)
+        await store.purge_events_before(now - EVENT_MEMORY)
+        if retention_days:
+            purged = await store.purge_before(now - timedelta(days=retention_days))
+            logger.info("retention: purged %d messages older than %d days", purged, retention_days)
+        await asyncio.sleep(MAINTENANCE_INTERVAL_SECONDS)

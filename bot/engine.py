@@ -1,0 +1,300 @@
+"""The conversation engine: what every adapter calls.
+
+``handle`` is the whole life of one answer: store the user's message, show that it was
+accepted, wait for the conversation's turn (one generation at a time per conversation, under a
+global cap), build the prompt from stored history, stream the completion into the reply, and
+store the outcome: complete, stopped or failed. No database transaction stays open while the
+reply streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from bot.channel_settings import EffectiveSettings, apply_change, effective
+from bot.errors import BotError, LLMError, SettingError
+from bot.generation import SHUTDOWN_NOTICE, Generation, GenerationOutcome
+from bot.llm.base import ChatModel, CompletionRequest
+from bot.llm.userhash import user_hash
+from bot.locks import KeyedLocks
+from bot.model import ChatMessage, ConversationKey, IncomingMessage, Role, TurnStatus
+from bot.params import GenerationParams
+from bot.prompt import PromptBudget, build_messages
+from bot.reply.base import StreamedReply
+from bot.store.base import ConversationStore, MessageUpdate
+from bot.tokens import TokenEstimator
+
+logger = logging.getLogger(__name__)
+
+CONTEXT_MESSAGES = 400
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """The engine's share of the settings."""
+
+    defaults: GenerationParams
+    system_prompt: str
+    context_tokens: Callable[[str], int]
+    max_concurrent: int = 32
+    supersede: bool = False
+    user_salt: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    """How one answer ended."""
+
+    status: TurnStatus
+    text: str
+    message_id: int | None = None
+    error: str = ""
+
+
+@dataclass(slots=True)
+class _Live:
+    generations: dict[ConversationKey, Generation] = field(default_factory=dict)
+    closing: bool = False
+
+
+class ConversationEngine:
+    """Answers messages, keeps history, and owns per-conversation settings."""
+
+    def __init__(
+        self,
+        store: ConversationStore,
+        model: ChatModel,
+        config: EngineConfig,
+        *,
+        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+    ) -> None:
+        self._store = store
+        self._model = model
+        self._config = config
+        self._today = today
+        self._locks = KeyedLocks()
+        self._slots = asyncio.Semaphore(config.max_concurrent)
+        self._estimator = TokenEstimator()
+        self._live = _Live()
+
+    # -- answering ----------------------------------------------------------------------
+
+    async def handle(
+        self,
+        message: IncomingMessage,
+        reply: StreamedReply,
+        *,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> TurnResult:
+        """Store ``message`` and stream an answer to it into ``reply``."""
+        received = time.perf_counter()
+        await self._store.add_message(message.key, _user_turn(message))
+        await reply.start()
+        if self._config.supersede:
+            await self.stop(message.key)
+        return await self._answer(message.key, reply, message.author_id, overrides, received)
+
+    async def regenerate(
+        self, key: ConversationKey, reply: StreamedReply, *, user_id: str
+    ) -> TurnResult:
+        """Answer the conversation's last user turn again; the previous answer is superseded."""
+        last = await self._store.last_assistant_turn(key)
+        if last is None or last.id is None:
+            raise SettingError("There is no answer to regenerate in this conversation yet.")
+        await self._store.update_message(last.id, MessageUpdate(status=TurnStatus.SUPERSEDED))
+        await reply.start()
+        return await self._answer(key, reply, user_id, None, time.perf_counter())
+
+    async def record(self, message: IncomingMessage) -> None:
+        """Store a message of a conversation the bot is in, without answering it."""
+        await self._store.add_message(message.key, _user_turn(message))
+
+    async def stop(self, key: ConversationKey) -> bool:
+        """Stop the answer being generated in ``key``; False if none is running here."""
+        generation = self._live.generations.get(key)
+        if generation is None:
+            return False
+        generation.request_stop()
+        return True
+
+    async def close(self) -> None:
+        """Fail every live answer with a restart notice (graceful shutdown)."""
+        self._live.closing = True
+        live = list(self._live.generations.values())
+        for generation in live:
+            generation.request_shutdown()
+        await asyncio.gather(*(g.done.wait() for g in live))
+
+    async def _answer(
+        self,
+        key: ConversationKey,
+        reply: StreamedReply,
+        user_id: str,
+        overrides: Mapping[str, Any] | None,
+        received: float,
+    ) -> TurnResult:
+        async with self._locks.hold(key), self._slots:
+            if self._live.closing:
+                await reply.fail(SHUTDOWN_NOTICE)
+                return TurnResult(TurnStatus.FAILED, "", error=SHUTDOWN_NOTICE)
+            settings = await self.settings_for(key)
+            params = settings.params.merged(overrides or {})
+            return await self._generate(key, reply, settings, params, user_id, received)
+
+    async def _generate(
+        self,
+        key: ConversationKey,
+        reply: StreamedReply,
+        settings: EffectiveSettings,
+        params: GenerationParams,
+        user_id: str,
+        received: float,
+    ) -> TurnResult:
+        try:
+            request = await self._request(key, settings, params, user_id)
+        except BotError as exc:
+            await reply.fail(exc.user_message)
+            return TurnResult(TurnStatus.FAILED, "", error=exc.user_message)
+        turn_id = await self._store.add_message(key, _pending_turn(params.model))
+        generation = Generation(self._model, request, reply)
+        self._live.generations[key] = generation
+        logger.debug("conversation %s: request ready in %.2f ms", key, _ms_since(received))
+        try:
+            outcome = await generation.run()
+        finally:
+            self._live.generations.pop(key, None)
+        await self._settle(key, turn_id, user_id, request, outcome)
+        return TurnResult(outcome.status, outcome.text, turn_id, outcome.error)
+
+    async def _request(
+        self,
+        key: ConversationKey,
+        settings: EffectiveSettings,
+        params: GenerationParams,
+        user_id: str,
+    ) -> CompletionRequest:
+        history = await self._store.load_context(key, CONTEXT_MESSAGES)
+        budget = PromptBudget(
+            params.model, self._config.context_tokens(params.model), params.max_tokens or 1024
+        )
+        messages = build_messages(
+            settings.system_prompt, history, budget, self._estimator, self._today()
+        )
+        salt = self._config.user_salt
+        return CompletionRequest(messages, params, user_hash(key.platform, user_id, salt))
+
+    async def _settle(
+        self,
+        key: ConversationKey,
+        turn_id: int,
+        user_id: str,
+        request: CompletionRequest,
+        outcome: GenerationOutcome,
+    ) -> None:
+        update = MessageUpdate(
+            content=outcome.text,
+            status=outcome.status,
+            finish_reason=outcome.finish_reason,
+            usage=outcome.usage,
+            platform_message_ids=outcome.message_ids,
+            extra={"alternatives": outcome.alternatives} if outcome.alternatives else {},
+        )
+        await self._store.update_message(turn_id, update)
+        if outcome.usage is not None:
+            await self._store.record_usage(key, user_id, request.params.model, outcome.usage)
+            if outcome.usage.prompt_tokens:
+                model = request.params.model
+                self._estimator.calibrate(model, request.messages, outcome.usage.prompt_tokens)
+        logger.info(
+            "conversation %s: answer %s (%d chars, finish=%s)",
+            key,
+            outcome.status.value,
+            len(outcome.text),
+            outcome.finish_reason or "-",
+        )
+
+    # -- history upkeep -----------------------------------------------------------------
+
+    async def reset(self, key: ConversationKey) -> None:
+        """Start a fresh context for the conversation (stored messages are kept for export)."""
+        await self._store.reset(key)
+
+    async def message_edited(self, key: ConversationKey, platform_id: str, text: str) -> bool:
+        """A user edited a message on the platform; update it in history."""
+        return await self._store.edit_message(key, platform_id, text)
+
+    async def message_deleted(self, key: ConversationKey, platform_id: str) -> bool:
+        """A message was deleted on the platform; remove it from history."""
+        return await self._store.delete_message(key, platform_id)
+
+    async def is_participating(self, key: ConversationKey) -> bool:
+        """Whether the bot has answered in this conversation (so follow-ups need no mention)."""
+        return await self._store.has_conversation(key)
+
+    async def claim_event(self, platform: str, event_id: str) -> bool:
+        """True the first time a platform event id is seen, across restarts and replicas."""
+        return await self._store.claim_event(platform, event_id)
+
+    async def feedback(self, key: ConversationKey, platform_id: str, value: int) -> bool:
+        """Store a thumbs up (+1) or down (-1) on an answer."""
+        return await self._store.set_feedback(key, platform_id, 1 if value > 0 else -1)
+
+    async def export(self, key: ConversationKey) -> list[ChatMessage]:
+        """The conversation's whole stored history."""
+        return await self._store.export(key)
+
+    # -- settings and usage -------------------------------------------------------------
+
+    async def settings_for(self, key: ConversationKey) -> EffectiveSettings:
+        """The settings the conversation's next answer uses (channel overrides applied)."""
+        overrides = await self._store.get_settings(key.channel_key())
+        return effective(self._config.defaults, self._config.system_prompt, overrides)
+
+    async def change_setting(self, key: ConversationKey, name: str, raw: str) -> EffectiveSettings:
+        """Set (or with ``default`` clear) one channel setting; ``SettingError`` if invalid."""
+        channel = key.channel_key()
+        overrides = apply_change(await self._store.get_settings(channel), name, raw)
+        await self._store.set_settings(channel, overrides)
+        return effective(self._config.defaults, self._config.system_prompt, overrides)
+
+    async def usage_report(self, platform: str, workspace: str, days: int = 30) -> str:
+        """Token usage per user over the last ``days`` days, as plain text."""
+        since = datetime.now(UTC) - timedelta(days=days)
+        rows = await self._store.usage_by_user(platform, workspace, since)
+        if not rows:
+            return f"No model usage recorded in the last {days} days."
+        lines = [f"Usage over the last {days} days (requests, prompt + completion tokens):"]
+        for row in rows[:20]:
+            lines.append(
+                f"{row.subject}: {row.requests} requests, "
+                f"{row.prompt_tokens} + {row.completion_tokens} tokens"
+            )
+        return "\n".join(lines)
+
+
+def _user_turn(message: IncomingMessage) -> ChatMessage:
+    return ChatMessage(
+        role=Role.USER,
+        content=message.text,
+        author_id=message.author_id,
+        author_name=message.author_name,
+        platform_message_ids=[message.message_id] if message.message_id else [],
+        created_at=message.created_at,
+    )
+
+
+def _pending_turn(model: str) -> ChatMessage:
+    return ChatMessage(role=Role.ASSISTANT, content="", status=TurnStatus.STREAMING, model=model)
+
+
+def _ms_since(start: float) -> float:
+    return (time.perf_counter() - start) * 1000
+
+
+__all__ = ["ConversationEngine", "EngineConfig", "LLMError", "TurnResult"]

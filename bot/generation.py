@@ -1,0 +1,158 @@
+"""One streamed completion, from request to a closed reply, with stop and shutdown.
+
+The stream is consumed in its own task so a user's Stop (or a shutdown) can cancel it at once,
+wherever the model is; the reply is then closed accordingly and the outcome reported to the
+engine, which stores it. Choice 0 is the answer shown; other choices (``n > 1``) are kept as
+alternatives; reasoning text is never part of the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from bot.errors import BotError, LLMError
+from bot.llm.base import (
+    ChatModel,
+    ChoiceFinished,
+    CompletionRequest,
+    ReasoningDelta,
+    StreamEvent,
+    TextDelta,
+    UsageReport,
+)
+from bot.model import TurnStatus, Usage
+from bot.reply.base import StreamedReply
+
+logger = logging.getLogger(__name__)
+
+GENERIC_FAILURE = "Something went wrong while answering. Please try again."
+SHUTDOWN_NOTICE = "Threadline is restarting; please ask again in a moment."
+
+
+class _Interrupt(Enum):
+    STOP = "stop"
+    SHUTDOWN = "shutdown"
+
+
+@dataclass(slots=True)
+class GenerationOutcome:
+    """What the engine stores about a finished generation."""
+
+    status: TurnStatus
+    text: str
+    finish_reason: str = ""
+    usage: Usage | None = None
+    message_ids: list[str] = field(default_factory=list)
+    alternatives: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+class Generation:
+    """Streams one request into one reply; ``request_stop`` may be called at any time."""
+
+    def __init__(self, model: ChatModel, request: CompletionRequest, reply: StreamedReply) -> None:
+        self._model = model
+        self._request = request
+        self._reply = reply
+        self._task: asyncio.Task[None] | None = None
+        self._interrupt: _Interrupt | None = None
+        self._parts: list[str] = []
+        self._alternatives: defaultdict[int, list[str]] = defaultdict(list)
+        self._finish_reason = ""
+        self._usage: Usage | None = None
+        self.done = asyncio.Event()
+
+    def request_stop(self) -> None:
+        self._cancel(_Interrupt.STOP)
+
+    def request_shutdown(self) -> None:
+        self._cancel(_Interrupt.SHUTDOWN)
+
+    def _cancel(self, why: _Interrupt) -> None:
+        if self._interrupt is None:
+            self._interrupt = why
+        if self._task is not None:
+            self._task.cancel()
+
+    async def run(self) -> GenerationOutcome:
+        """Stream, close the reply, and say how it ended."""
+        try:
+            return await self._run()
+        finally:
+            self.done.set()
+
+    async def _run(self) -> GenerationOutcome:
+        self._task = asyncio.create_task(self._pump())
+        if self._interrupt is not None:
+            self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if self._interrupt is None or (current is not None and current.cancelling()):
+                await self._close(self._reply.fail(SHUTDOWN_NOTICE))
+                raise
+            return await self._interrupted(self._interrupt)
+        except LLMError as exc:
+            logger.warning("completion failed: %s", exc)
+            return await self._failed(exc.user_message)
+        except BotError as exc:
+            logger.warning("answer failed: %s", exc)
+            return await self._failed(exc.user_message)
+        except Exception:
+            logger.exception("unexpected error while answering")
+            return await self._failed(GENERIC_FAILURE)
+        await self._close(self._reply.finish())
+        return self._outcome(TurnStatus.COMPLETE)
+
+    async def _pump(self) -> None:
+        async for event in self._model.stream(self._request):
+            await self._on_event(event)
+
+    async def _on_event(self, event: StreamEvent) -> None:
+        if isinstance(event, TextDelta):
+            if event.index == 0:
+                self._parts.append(event.text)
+                await self._reply.append(event.text)
+            else:
+                self._alternatives[event.index].append(event.text)
+        elif isinstance(event, ChoiceFinished):
+            if event.index == 0:
+                self._finish_reason = event.finish_reason
+        elif isinstance(event, UsageReport):
+            self._usage = event.usage
+        elif isinstance(event, ReasoningDelta):
+            pass  # reasoning is never shown as the answer nor stored in history
+
+    async def _interrupted(self, why: _Interrupt) -> GenerationOutcome:
+        if why is _Interrupt.STOP:
+            await self._close(self._reply.stop())
+            return self._outcome(TurnStatus.STOPPED)
+        return await self._failed(SHUTDOWN_NOTICE)
+
+    async def _failed(self, notice: str) -> GenerationOutcome:
+        await self._close(self._reply.fail(notice))
+        return self._outcome(TurnStatus.FAILED, error=notice)
+
+    async def _close(self, closing: Awaitable[None]) -> None:
+        """Await a reply-closing call; a platform failure here must not lose the outcome."""
+        try:
+            await closing
+        except BotError as exc:
+            logger.warning("could not deliver the final state of a reply: %s", exc)
+
+    def _outcome(self, status: TurnStatus, *, error: str = "") -> GenerationOutcome:
+        return GenerationOutcome(
+            status=status,
+            text="".join(self._parts),
+            finish_reason=self._finish_reason,
+            usage=self._usage,
+            message_ids=list(self._reply.message_ids),
+            alternatives=["".join(self._alternatives[i]) for i in sorted(self._alternatives)],
+            error=error,
+        )

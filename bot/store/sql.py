@@ -1,0 +1,437 @@
+"""``SqlConversationStore``: the ``ConversationStore`` over SQLAlchemy 2 async (SQLite, PostgreSQL).
+
+Every method is one short transaction on a pooled connection; nothing stays open between calls.
+Semantics the protocol leaves open, decided here:
+
+* ``load_context`` returns every live (not deleted) message since the last reset, whatever its
+  status; the prompt builder drops assistant turns that are not complete.
+* ``reset`` moves the conversation's ``context_start`` marker to its newest message id.
+* ``has_conversation`` is True once the conversation holds at least one assistant message
+  (the bot took part), even after a reset or a delete; user messages alone don't count.
+* ``edit_message`` changes user (non-assistant) messages only, so the bot's own streaming edits
+  echoed back by a platform never rewrite history. ``delete_message`` works on any role: the
+  row stays (content blanked, ``deleted`` set) so ids and references remain stable.
+* ``set_feedback`` accepts +1 or -1, or 0 to clear, on assistant messages only.
+* ``export`` returns every message that was not deleted, before and after resets.
+* ``claim_event`` is ``INSERT … ON CONFLICT DO NOTHING``: exactly one caller wins, across
+  processes and replicas.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    ScalarSelect,
+    Select,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    select,
+    update as sql_update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bot.errors import StoreError
+from bot.model import ChatMessage, ConversationKey, Role, TurnStatus, Usage
+from bot.store.base import MessageUpdate, UsageRow
+from bot.store.db import WRITE
+from bot.store.tables import (
+    ChannelSettings,
+    Conversation,
+    Message,
+    MessageRef,
+    ProcessedEvent,
+    UsageEntry,
+    as_utc,
+    utc_now,
+)
+
+logger = logging.getLogger(__name__)
+
+MESSAGE_COLUMNS = (
+    Message.id,
+    Message.role,
+    Message.content,
+    Message.author_id,
+    Message.author_name,
+    Message.status,
+    Message.platform_message_ids,
+    Message.model,
+    Message.finish_reason,
+    Message.prompt_tokens,
+    Message.completion_tokens,
+    Message.created_at,
+)
+Insert = sqlite.Insert | postgresql.Insert
+
+
+class SqlConversationStore:
+    """Conversation history, channel settings, event dedup and usage in a SQL database."""
+
+    def __init__(self, engine: AsyncEngine, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self._engine = engine
+        self._writer = engine.execution_options(**WRITE)
+        self._clock = clock
+        self._sqlite = engine.dialect.name == "sqlite"
+
+    @asynccontextmanager
+    async def _tx(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
+        engine = self._writer if write else self._engine
+        try:
+            async with engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise _store_error(exc) from exc
+
+    def _insert(self, table: type[Any]) -> Insert:
+        return sqlite.insert(table) if self._sqlite else postgresql.insert(table)
+
+    async def add_message(self, key: ConversationKey, message: ChatMessage) -> int:
+        now = self._clock()
+        async with self._tx(write=True) as conn:
+            conversation_id = await self._ensure_conversation(conn, key, now)
+            values = _message_values(message) | {
+                "conversation_id": conversation_id,
+                "created_at": message.created_at or now,
+                "updated_at": now,
+            }
+            inserted = await conn.execute(insert(Message).values(values).returning(Message.id))
+            message_id = int(inserted.scalar_one())
+            await self._set_refs(conn, conversation_id, message_id, message.platform_message_ids)
+        return message_id
+
+    async def _ensure_conversation(
+        self, conn: AsyncConnection, key: ConversationKey, now: datetime
+    ) -> int:
+        found = await conn.scalar(select(Conversation.id).where(*_match(key)))
+        if found is not None:
+            return int(found)
+        values = {
+            "platform": key.platform,
+            "workspace": key.workspace,
+            "channel": key.channel,
+            "thread": key.thread,
+            "context_start": 0,
+            "created_at": now,
+        }
+        await conn.execute(self._insert(Conversation).values(values).on_conflict_do_nothing())
+        created = await conn.execute(select(Conversation.id).where(*_match(key)))
+        return int(created.scalar_one())
+
+    async def _set_refs(
+        self, conn: AsyncConnection, conversation_id: int, message_id: int, ids: Sequence[str]
+    ) -> None:
+        unique = list(dict.fromkeys(ids))
+        await conn.execute(
+            delete(MessageRef).where(
+                MessageRef.message_id == message_id, MessageRef.platform_message_id.not_in(unique)
+            )
+        )
+        if not unique:
+            return
+        rows = [
+            {
+                "conversation_id": conversation_id,
+                "platform_message_id": pid,
+                "message_id": message_id,
+            }
+            for pid in unique
+        ]
+        stmt = self._insert(MessageRef).values(rows)
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[MessageRef.conversation_id, MessageRef.platform_message_id],
+                set_={"message_id": stmt.excluded.message_id},
+            )
+        )
+
+    async def update_message(self, message_id: int, update: MessageUpdate) -> None:
+        async with self._tx(write=True) as conn:
+            found = (
+                await conn.execute(
+                    select(Message.conversation_id, Message.extra).where(Message.id == message_id)
+                )
+            ).first()
+            if found is None:
+                logger.warning("update of unknown message %d ignored", message_id)
+                return
+            values = _update_values(update, found.extra) | {"updated_at": self._clock()}
+            await conn.execute(sql_update(Message).where(Message.id == message_id).values(values))
+            if update.platform_message_ids is not None:
+                ids = update.platform_message_ids
+                await self._set_refs(conn, found.conversation_id, message_id, ids)
+
+    async def load_context(self, key: ConversationKey, limit: int) -> list[ChatMessage]:
+        if limit <= 0:
+            return []
+        stmt = (
+            _live_messages(key)
+            .where(Message.id > Conversation.context_start)
+            .order_by(Message.id.desc())
+            .limit(limit)
+        )
+        async with self._tx(write=False) as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_to_chat(row) for row in reversed(rows)]
+
+    async def has_conversation(self, key: ConversationKey) -> bool:
+        stmt = select(
+            exists()
+            .where(*_match(key), Message.conversation_id == Conversation.id)
+            .where(Message.role == Role.ASSISTANT.value)
+        )
+        async with self._tx(write=False) as conn:
+            return bool(await conn.scalar(stmt))
+
+    async def find_message(
+        self, key: ConversationKey, platform_message_id: str
+    ) -> ChatMessage | None:
+        stmt = _live_messages(key).where(Message.id == _ref(key, platform_message_id))
+        async with self._tx(write=False) as conn:
+            row = (await conn.execute(stmt)).first()
+        return None if row is None else _to_chat(row)
+
+    async def edit_message(self, key: ConversationKey, platform_message_id: str, text: str) -> bool:
+        values = {"content": text, "updated_at": self._clock()}
+        role = Message.role != Role.ASSISTANT.value
+        return await self._change_ref(key, platform_message_id, values, role)
+
+    async def delete_message(self, key: ConversationKey, platform_message_id: str) -> bool:
+        values = {"content": "", "deleted": True, "updated_at": self._clock()}
+        return await self._change_ref(key, platform_message_id, values)
+
+    async def set_feedback(
+        self, key: ConversationKey, platform_message_id: str, value: int
+    ) -> bool:
+        if value not in (-1, 0, 1):
+            raise ValueError(f"feedback must be +1, -1 or 0 (to clear), not {value!r}")
+        values = {"feedback": value or None, "updated_at": self._clock()}
+        role = Message.role == Role.ASSISTANT.value
+        return await self._change_ref(key, platform_message_id, values, role)
+
+    async def _change_ref(
+        self,
+        key: ConversationKey,
+        platform_message_id: str,
+        values: dict[str, Any],
+        *conditions: ColumnElement[bool],
+    ) -> bool:
+        stmt = (
+            sql_update(Message)
+            .where(Message.id == _ref(key, platform_message_id), Message.deleted.is_(false()))
+            .where(*conditions)
+            .values(values)
+        )
+        async with self._tx(write=True) as conn:
+            result = await conn.execute(stmt)
+        return result.rowcount > 0
+
+    async def last_assistant_turn(self, key: ConversationKey) -> ChatMessage | None:
+        stmt = (
+            _live_messages(key)
+            .where(Message.id > Conversation.context_start)
+            .where(Message.role == Role.ASSISTANT.value)
+            .order_by(Message.id.desc())
+            .limit(1)
+        )
+        async with self._tx(write=False) as conn:
+            row = (await conn.execute(stmt)).first()
+        return None if row is None else _to_chat(row)
+
+    async def reset(self, key: ConversationKey) -> None:
+        newest = (
+            select(func.coalesce(func.max(Message.id), 0))
+            .where(Message.conversation_id == Conversation.id)
+            .scalar_subquery()
+        )
+        stmt = sql_update(Conversation).where(*_match(key)).values(context_start=newest)
+        async with self._tx(write=True) as conn:
+            await conn.execute(stmt)
+
+    async def export(self, key: ConversationKey) -> list[ChatMessage]:
+        stmt = _live_messages(key).order_by(Message.id)
+        async with self._tx(write=False) as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_to_chat(row) for row in rows]
+
+    async def purge_before(self, cutoff: datetime) -> int:
+        stmt = delete(Message).where(Message.created_at < as_utc(cutoff))
+        async with self._tx(write=True) as conn:
+            result = await conn.execute(stmt)
+        return result.rowcount
+
+    async def get_settings(self, channel: ConversationKey) -> dict[str, Any]:
+        stmt = select(ChannelSettings.values).where(*_channel_match(channel))
+        async with self._tx(write=False) as conn:
+            values = await conn.scalar(stmt)
+        return dict(values) if values else {}
+
+    async def set_settings(self, channel: ConversationKey, values: dict[str, Any]) -> None:
+        key = channel.channel_key()
+        row = {"platform": key.platform, "workspace": key.workspace, "channel": key.channel}
+        row |= {"values": dict(values), "updated_at": self._clock()}
+        stmt = self._insert(ChannelSettings).values(row)
+        upsert = stmt.on_conflict_do_update(
+            index_elements=[
+                ChannelSettings.platform,
+                ChannelSettings.workspace,
+                ChannelSettings.channel,
+            ],
+            set_={"values": stmt.excluded["values"], "updated_at": stmt.excluded.updated_at},
+        )
+        async with self._tx(write=True) as conn:
+            await conn.execute(upsert)
+
+    async def claim_event(self, platform: str, event_id: str) -> bool:
+        row = {"platform": platform, "event_id": event_id, "created_at": self._clock()}
+        stmt = self._insert(ProcessedEvent).values(row).on_conflict_do_nothing()
+        async with self._tx(write=True) as conn:
+            claimed = await conn.execute(stmt.returning(ProcessedEvent.event_id))
+            return claimed.first() is not None
+
+    async def purge_events_before(self, cutoff: datetime) -> int:
+        """Forget processed event ids recorded before ``cutoff``; return how many."""
+        stmt = delete(ProcessedEvent).where(ProcessedEvent.created_at < as_utc(cutoff))
+        async with self._tx(write=True) as conn:
+            result = await conn.execute(stmt)
+        return result.rowcount
+
+    async def record_usage(
+        self, key: ConversationKey, user_id: str, model: str, usage: Usage
+    ) -> None:
+        row = {
+            "platform": key.platform,
+            "workspace": key.workspace,
+            "channel": key.channel,
+            "thread": key.thread,
+            "user_id": user_id,
+            "model": model,
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "created_at": self._clock(),
+        }
+        async with self._tx(write=True) as conn:
+            await conn.execute(insert(UsageEntry).values(row))
+
+    async def usage_by_user(self, platform: str, workspace: str, since: datetime) -> list[UsageRow]:
+        prompt = func.sum(UsageEntry.prompt_tokens)
+        completion = func.sum(UsageEntry.completion_tokens)
+        stmt = (
+            select(UsageEntry.user_id, func.count(), prompt, completion)
+            .where(UsageEntry.platform == platform, UsageEntry.workspace == workspace)
+            .where(UsageEntry.created_at >= as_utc(since))
+            .group_by(UsageEntry.user_id)
+            .order_by((prompt + completion).desc(), UsageEntry.user_id)
+        )
+        async with self._tx(write=False) as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [UsageRow(str(u), int(n), int(p or 0), int(c or 0)) for u, n, p, c in rows]
+
+
+def _match(key: ConversationKey) -> tuple[ColumnElement[bool], ...]:
+    return (
+        Conversation.platform == key.platform,
+        Conversation.workspace == key.workspace,
+        Conversation.channel == key.channel,
+        Conversation.thread == key.thread,
+    )
+
+
+def _channel_match(channel: ConversationKey) -> tuple[ColumnElement[bool], ...]:
+    return (
+        ChannelSettings.platform == channel.platform,
+        ChannelSettings.workspace == channel.workspace,
+        ChannelSettings.channel == channel.channel,
+    )
+
+
+def _live_messages(key: ConversationKey) -> Select[Any]:
+    """Not-deleted messages of ``key``'s conversation (a select to refine)."""
+    return (
+        select(*MESSAGE_COLUMNS)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(*_match(key), Message.deleted.is_(false()))
+    )
+
+
+def _ref(key: ConversationKey, platform_message_id: str) -> ScalarSelect[int]:
+    """The id of the message holding ``platform_message_id`` in ``key``'s conversation."""
+    return (
+        select(MessageRef.message_id)
+        .join(Conversation, Conversation.id == MessageRef.conversation_id)
+        .where(*_match(key), MessageRef.platform_message_id == platform_message_id)
+        .scalar_subquery()
+    )
+
+
+def _message_values(message: ChatMessage) -> dict[str, Any]:
+    usage = message.usage
+    return {
+        "role": Role(message.role).value,
+        "content": message.content,
+        "author_id": message.author_id,
+        "author_name": message.author_name,
+        "status": TurnStatus(message.status).value,
+        "model": message.model,
+        "finish_reason": message.finish_reason,
+        "prompt_tokens": None if usage is None else usage.prompt_tokens,
+        "completion_tokens": None if usage is None else usage.completion_tokens,
+        "platform_message_ids": list(message.platform_message_ids),
+        "extra": {},
+        "feedback": None,
+        "deleted": False,
+    }
+
+
+def _update_values(change: MessageUpdate, extra: dict[str, Any] | None) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in ("content", "finish_reason", "model"):
+        if getattr(change, name) is not None:
+            values[name] = getattr(change, name)
+    if change.status is not None:
+        values["status"] = TurnStatus(change.status).value
+    if change.usage is not None:
+        values["prompt_tokens"] = change.usage.prompt_tokens
+        values["completion_tokens"] = change.usage.completion_tokens
+    if change.platform_message_ids is not None:
+        values["platform_message_ids"] = list(change.platform_message_ids)
+    if change.extra:
+        values["extra"] = dict(extra or {}) | change.extra
+    return values
+
+
+def _to_chat(row: Row[Any]) -> ChatMessage:
+    no_usage = row.prompt_tokens is None and row.completion_tokens is None
+    return ChatMessage(
+        role=Role(row.role),
+        content=row.content,
+        author_id=row.author_id,
+        author_name=row.author_name,
+        status=TurnStatus(row.status),
+        id=row.id,
+        platform_message_ids=list(row.platform_message_ids or []),
+        model=row.model,
+        finish_reason=row.finish_reason,
+        usage=None if no_usage else Usage(row.prompt_tokens or 0, row.completion_tokens or 0),
+        created_at=row.created_at,
+    )
+
+
+def _store_error(exc: SQLAlchemyError) -> StoreError:
+    """One line naming the database's complaint, without SQL parameters (they hold user text)."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        text = str(exc.orig).strip()
+        detail = text.splitlines()[0] if text else type(exc.orig).__name__
+        return StoreError(f"database error ({type(exc.orig).__name__}): {detail}")
+    return StoreError(f"database error ({type(exc).__name__})")
