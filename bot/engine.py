@@ -57,6 +57,16 @@ class TurnResult:
     error: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class _Turn:
+    """One answer being produced: its conversation, reserved row, requester, start time."""
+
+    key: ConversationKey
+    id: int
+    user_id: str
+    t0: float
+
+
 @dataclass(slots=True)
 class _Live:
     generations: dict[ConversationKey, Generation] = field(default_factory=dict)
@@ -79,6 +89,7 @@ class ConversationEngine:
         self._config = config
         self._today = today
         self._locks = KeyedLocks()
+        self._accepting = KeyedLocks()
         self._slots = asyncio.Semaphore(config.max_concurrent)
         self._estimator = TokenEstimator()
         self._live = _Live()
@@ -94,11 +105,16 @@ class ConversationEngine:
     ) -> TurnResult:
         """Store ``message`` and stream an answer to it into ``reply``."""
         received = time.perf_counter()
-        await self._store.add_message(message.key, _user_turn(message))
+        self._config.defaults.merged(overrides or {})  # SettingError before anything is stored
+        async with self._accepting.hold(message.key):  # the answer's row follows its question
+            await self._store.add_message(message.key, _user_turn(message))
+            turn_id = await self._store.add_message(message.key, _pending_turn())
         await reply.start()
         if self._config.supersede:
             await self.stop(message.key)
-        return await self._answer(message.key, reply, message.author_id, overrides, received)
+        return await self._answer(
+            _Turn(message.key, turn_id, message.author_id, received), reply, overrides
+        )
 
     async def regenerate(
         self, key: ConversationKey, reply: StreamedReply, *, user_id: str
@@ -108,8 +124,9 @@ class ConversationEngine:
         if last is None or last.id is None:
             raise SettingError("There is no answer to regenerate in this conversation yet.")
         await self._store.update_message(last.id, MessageUpdate(status=TurnStatus.SUPERSEDED))
+        turn_id = await self._store.add_message(key, _pending_turn())
         await reply.start()
-        return await self._answer(key, reply, user_id, None, time.perf_counter())
+        return await self._answer(_Turn(key, turn_id, user_id, time.perf_counter()), reply, None)
 
     async def record(self, message: IncomingMessage) -> None:
         """Store a message of a conversation the bot is in, without answering it."""
@@ -132,91 +149,80 @@ class ConversationEngine:
         await asyncio.gather(*(g.done.wait() for g in live))
 
     async def _answer(
-        self,
-        key: ConversationKey,
-        reply: StreamedReply,
-        user_id: str,
-        overrides: Mapping[str, Any] | None,
-        received: float,
+        self, turn: _Turn, reply: StreamedReply, overrides: Mapping[str, Any] | None
     ) -> TurnResult:
-        async with self._locks.hold(key), self._slots:
+        async with self._locks.hold(turn.key), self._slots:
             if self._live.closing:
                 await reply.fail(SHUTDOWN_NOTICE)
-                return TurnResult(TurnStatus.FAILED, "", error=SHUTDOWN_NOTICE)
-            settings = await self.settings_for(key)
+                await self._store.update_message(turn.id, MessageUpdate(status=TurnStatus.FAILED))
+                return TurnResult(TurnStatus.FAILED, "", turn.id, error=SHUTDOWN_NOTICE)
+            settings = await self.settings_for(turn.key)
             params = settings.params.merged(overrides or {})
-            return await self._generate(key, reply, settings, params, user_id, received)
+            return await self._generate(turn, reply, settings, params)
 
     async def _generate(
         self,
-        key: ConversationKey,
+        turn: _Turn,
         reply: StreamedReply,
         settings: EffectiveSettings,
         params: GenerationParams,
-        user_id: str,
-        received: float,
     ) -> TurnResult:
         try:
-            request = await self._request(key, settings, params, user_id)
+            request = await self._request(turn, settings, params)
         except BotError as exc:
             await reply.fail(exc.user_message)
-            return TurnResult(TurnStatus.FAILED, "", error=exc.user_message)
-        turn_id = await self._store.add_message(key, _pending_turn(params.model))
+            failed = MessageUpdate(status=TurnStatus.FAILED, model=params.model)
+            await self._store.update_message(turn.id, failed)
+            return TurnResult(TurnStatus.FAILED, "", turn.id, exc.user_message)
         generation = Generation(self._model, request, reply)
-        self._live.generations[key] = generation
-        logger.debug("conversation %s: request ready in %.2f ms", key, _ms_since(received))
+        self._live.generations[turn.key] = generation
+        logger.debug("conversation %s: request ready in %.2f ms", turn.key, _ms_since(turn.t0))
         try:
             outcome = await generation.run()
         finally:
-            self._live.generations.pop(key, None)
-        await self._settle(key, turn_id, user_id, request, outcome)
-        return TurnResult(outcome.status, outcome.text, turn_id, outcome.error)
+            self._live.generations.pop(turn.key, None)
+        await self._settle(turn, request, outcome)
+        return TurnResult(outcome.status, outcome.text, turn.id, outcome.error)
 
     async def _request(
-        self,
-        key: ConversationKey,
-        settings: EffectiveSettings,
-        params: GenerationParams,
-        user_id: str,
+        self, turn: _Turn, settings: EffectiveSettings, params: GenerationParams
     ) -> CompletionRequest:
-        history = await self._store.load_context(key, CONTEXT_MESSAGES)
+        stored = await self._store.load_context(turn.key, CONTEXT_MESSAGES)
+        history = [m for m in stored if m.id is not None and m.id < turn.id]
         budget = PromptBudget(
             params.model, self._config.context_tokens(params.model), params.max_tokens or 1024
         )
         messages = build_messages(
             settings.system_prompt, history, budget, self._estimator, self._today()
         )
-        salt = self._config.user_salt
-        return CompletionRequest(messages, params, user_hash(key.platform, user_id, salt))
+        hashed = user_hash(turn.key.platform, turn.user_id, self._config.user_salt)
+        return CompletionRequest(messages, params, hashed)
 
     async def _settle(
-        self,
-        key: ConversationKey,
-        turn_id: int,
-        user_id: str,
-        request: CompletionRequest,
-        outcome: GenerationOutcome,
+        self, turn: _Turn, request: CompletionRequest, outcome: GenerationOutcome
     ) -> None:
+        model = request.params.model
         update = MessageUpdate(
             content=outcome.text,
             status=outcome.status,
             finish_reason=outcome.finish_reason,
+            model=model,
             usage=outcome.usage,
             platform_message_ids=outcome.message_ids,
             extra={"alternatives": outcome.alternatives} if outcome.alternatives else {},
         )
-        await self._store.update_message(turn_id, update)
+        await self._store.update_message(turn.id, update)
         if outcome.usage is not None:
-            await self._store.record_usage(key, user_id, request.params.model, outcome.usage)
+            await self._store.record_usage(turn.key, turn.user_id, model, outcome.usage)
             if outcome.usage.prompt_tokens:
-                model = request.params.model
                 self._estimator.calibrate(model, request.messages, outcome.usage.prompt_tokens)
         logger.info(
-            "conversation %s: answer %s (%d chars, finish=%s)",
-            key,
+            "conversation %s: answer %s (%d chars, finish=%s, %.0f ms)",
+            turn.key,
             outcome.status.value,
             len(outcome.text),
             outcome.finish_reason or "-",
+            _ms_since(turn.t0),
         )
 
     # -- history upkeep -----------------------------------------------------------------
@@ -289,8 +295,9 @@ def _user_turn(message: IncomingMessage) -> ChatMessage:
     )
 
 
-def _pending_turn(model: str) -> ChatMessage:
-    return ChatMessage(role=Role.ASSISTANT, content="", status=TurnStatus.STREAMING, model=model)
+def _pending_turn() -> ChatMessage:
+    """The answer's row, reserved at acceptance so history keeps arrival order."""
+    return ChatMessage(role=Role.ASSISTANT, content="", status=TurnStatus.STREAMING)
 
 
 def _ms_since(start: float) -> float:

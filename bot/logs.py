@@ -7,7 +7,16 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-QUIET_LOGGERS = ("httpx", "httpcore", "aiosqlite", "slack_bolt", "slack_sdk", "discord", "asyncio")
+QUIET_LOGGERS = (
+    "alembic",
+    "httpx",
+    "httpcore",
+    "aiosqlite",
+    "slack_bolt",
+    "slack_sdk",
+    "discord",
+    "asyncio",
+)
 
 
 class JsonFormatter(logging.Formatter):

@@ -13,6 +13,7 @@ instead of failing when a read lock cannot be upgraded.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
+CONNECT_TIMEOUT_S = 10.0
 BEGIN_OPTION = "threadline_begin"
 WRITE: dict[str, Any] = {BEGIN_OPTION: "BEGIN IMMEDIATE"}
 URL_HELP = "use sqlite:///path/to/threadline.db or postgresql://user@host/dbname"
@@ -78,7 +80,14 @@ def make_engine(url: str, *, null_pool: bool = False) -> AsyncEngine:
             engine = create_async_engine(normalized, **kwargs)
             _configure_sqlite(engine)
             return engine
-        return create_async_engine(normalized, pool_pre_ping=True, **kwargs)
+        connect_args = {"timeout": CONNECT_TIMEOUT_S}
+        return create_async_engine(
+            normalized, pool_pre_ping=True, connect_args=connect_args, **kwargs
+        )
+    except ImportError as exc:
+        raise StoreError(
+            f"DATABASE_URL needs the {exc.name} package: pip install 'threadline[postgres]'."
+        ) from None
     except (ArgumentError, ValueError) as exc:
         raise StoreError(f"DATABASE_URL {describe_url(url)!r} is invalid: {exc}.") from None
 
@@ -136,6 +145,19 @@ def describe_url(url: str) -> str:
         return url.rpartition("@")[2] or "(invalid URL)"
 
 
+def _require_database(url: str) -> None:
+    path = sqlite_path(url)
+    if path is None or path.exists():
+        prepare_sqlite_file(url)
+        return
+    ancestor = next(parent for parent in path.parents if parent.exists())
+    if not (ancestor.is_dir() and os.access(ancestor, os.W_OK | os.X_OK)):
+        raise StoreError(_unwritable(path, f"{ancestor} is not a writable directory"))
+    from bot.store.migrate import UPGRADE_HINT
+
+    raise StoreError(f"There is no database at {path} yet: {UPGRADE_HINT}.")
+
+
 @asynccontextmanager
 async def open_store(url: str, *, migrate: bool = False) -> AsyncIterator[SqlConversationStore]:
     """Open the store at ``url``; with ``migrate``, first upgrade the schema to the newest.
@@ -143,12 +165,14 @@ async def open_store(url: str, *, migrate: bool = False) -> AsyncIterator[SqlCon
     Without ``migrate`` the schema must already be current (``threadline db upgrade``);
     otherwise StoreError says so. The engine is disposed when the block exits.
     """
+    # Imported here because both modules import this one.
     from bot.store.migrate import check_current, upgrade_async
     from bot.store.sql import SqlConversationStore
 
-    prepare_sqlite_file(url)
     if migrate:
         await upgrade_async(url)
+    else:
+        await asyncio.to_thread(_require_database, url)
     engine = make_engine(url)
     try:
         await check_current(engine, url)

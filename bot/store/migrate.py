@@ -38,11 +38,11 @@ UPGRADE_HINT = "run `threadline db upgrade`"
 
 
 def script_location() -> Path:
-    """The directory of the ``migrations`` package (installed, or beside ``bot/`` in a checkout)."""
+    """The ``migrations`` package directory: beside ``bot/`` (checkout or wheel) or importable."""
     candidates = [Path(__file__).resolve().parents[2] / "migrations"]
     spec = importlib.util.find_spec("migrations")
     if spec is not None and spec.submodule_search_locations:
-        candidates.insert(0, Path(next(iter(spec.submodule_search_locations))))
+        candidates.append(Path(next(iter(spec.submodule_search_locations))))
     for candidate in candidates:
         if (candidate / "env.py").is_file():
             return candidate
@@ -88,7 +88,7 @@ async def upgrade_async(url: str) -> None:
     await asyncio.to_thread(upgrade, url)
 
 
-async def current_revision_async(url: str) -> str | None:
+async def current_revision(url: str) -> str | None:
     """The database's schema revision; None when it has none (empty or missing SQLite file)."""
     path = sqlite_path(url)
     if path is not None and not path.exists():
@@ -100,9 +100,9 @@ async def current_revision_async(url: str) -> str | None:
         await engine.dispose()
 
 
-def current_revision(url: str) -> str | None:
-    """Blocking ``current_revision_async`` for synchronous callers (no running event loop)."""
-    return asyncio.run(current_revision_async(url))
+def current_revision_sync(url: str) -> str | None:
+    """Blocking ``current_revision`` for synchronous callers (no running event loop)."""
+    return asyncio.run(current_revision(url))
 
 
 async def check_current(engine: AsyncEngine, url: str) -> None:

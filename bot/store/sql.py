@@ -27,9 +27,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Row,
-    ScalarSelect,
-    Select,
     delete,
     exists,
     false,
@@ -39,13 +36,23 @@ from sqlalchemy import (
     update as sql_update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.errors import StoreError
-from bot.model import ChatMessage, ConversationKey, Role, TurnStatus, Usage
+from bot.model import ChatMessage, ConversationKey, Role, Usage
 from bot.store.base import MessageUpdate, UsageRow
-from bot.store.db import WRITE
+from bot.store.db import WRITE, open_store
+from bot.store.queries import (
+    key_values,
+    live_messages,
+    match_channel,
+    match_key,
+    message_values,
+    ref_message_id,
+    store_error,
+    to_chat,
+    update_values,
+)
 from bot.store.tables import (
     ChannelSettings,
     Conversation,
@@ -59,20 +66,8 @@ from bot.store.tables import (
 
 logger = logging.getLogger(__name__)
 
-MESSAGE_COLUMNS = (
-    Message.id,
-    Message.role,
-    Message.content,
-    Message.author_id,
-    Message.author_name,
-    Message.status,
-    Message.platform_message_ids,
-    Message.model,
-    Message.finish_reason,
-    Message.prompt_tokens,
-    Message.completion_tokens,
-    Message.created_at,
-)
+__all__ = ["SqlConversationStore", "open_store"]
+
 Insert = sqlite.Insert | postgresql.Insert
 
 
@@ -91,8 +86,8 @@ class SqlConversationStore:
         try:
             async with engine.begin() as conn:
                 yield conn
-        except SQLAlchemyError as exc:
-            raise _store_error(exc) from exc
+        except (SQLAlchemyError, OSError) as exc:
+            raise store_error(exc) from exc
 
     def _insert(self, table: type[Any]) -> Insert:
         return sqlite.insert(table) if self._sqlite else postgresql.insert(table)
@@ -101,7 +96,7 @@ class SqlConversationStore:
         now = self._clock()
         async with self._tx(write=True) as conn:
             conversation_id = await self._ensure_conversation(conn, key, now)
-            values = _message_values(message) | {
+            values = message_values(message) | {
                 "conversation_id": conversation_id,
                 "created_at": message.created_at or now,
                 "updated_at": now,
@@ -114,19 +109,12 @@ class SqlConversationStore:
     async def _ensure_conversation(
         self, conn: AsyncConnection, key: ConversationKey, now: datetime
     ) -> int:
-        found = await conn.scalar(select(Conversation.id).where(*_match(key)))
+        found = await conn.scalar(select(Conversation.id).where(*match_key(key)))
         if found is not None:
             return int(found)
-        values = {
-            "platform": key.platform,
-            "workspace": key.workspace,
-            "channel": key.channel,
-            "thread": key.thread,
-            "context_start": 0,
-            "created_at": now,
-        }
+        values = key_values(key) | {"context_start": 0, "created_at": now}
         await conn.execute(self._insert(Conversation).values(values).on_conflict_do_nothing())
-        created = await conn.execute(select(Conversation.id).where(*_match(key)))
+        created = await conn.execute(select(Conversation.id).where(*match_key(key)))
         return int(created.scalar_one())
 
     async def _set_refs(
@@ -140,14 +128,8 @@ class SqlConversationStore:
         )
         if not unique:
             return
-        rows = [
-            {
-                "conversation_id": conversation_id,
-                "platform_message_id": pid,
-                "message_id": message_id,
-            }
-            for pid in unique
-        ]
+        owner = {"conversation_id": conversation_id, "message_id": message_id}
+        rows = [owner | {"platform_message_id": pid} for pid in unique]
         stmt = self._insert(MessageRef).values(rows)
         await conn.execute(
             stmt.on_conflict_do_update(
@@ -166,7 +148,7 @@ class SqlConversationStore:
             if found is None:
                 logger.warning("update of unknown message %d ignored", message_id)
                 return
-            values = _update_values(update, found.extra) | {"updated_at": self._clock()}
+            values = update_values(update, found.extra) | {"updated_at": self._clock()}
             await conn.execute(sql_update(Message).where(Message.id == message_id).values(values))
             if update.platform_message_ids is not None:
                 ids = update.platform_message_ids
@@ -176,19 +158,19 @@ class SqlConversationStore:
         if limit <= 0:
             return []
         stmt = (
-            _live_messages(key)
+            live_messages(key)
             .where(Message.id > Conversation.context_start)
             .order_by(Message.id.desc())
             .limit(limit)
         )
         async with self._tx(write=False) as conn:
             rows = (await conn.execute(stmt)).all()
-        return [_to_chat(row) for row in reversed(rows)]
+        return [to_chat(row) for row in reversed(rows)]
 
     async def has_conversation(self, key: ConversationKey) -> bool:
         stmt = select(
             exists()
-            .where(*_match(key), Message.conversation_id == Conversation.id)
+            .where(*match_key(key), Message.conversation_id == Conversation.id)
             .where(Message.role == Role.ASSISTANT.value)
         )
         async with self._tx(write=False) as conn:
@@ -197,19 +179,19 @@ class SqlConversationStore:
     async def find_message(
         self, key: ConversationKey, platform_message_id: str
     ) -> ChatMessage | None:
-        stmt = _live_messages(key).where(Message.id == _ref(key, platform_message_id))
+        stmt = live_messages(key).where(Message.id == ref_message_id(key, platform_message_id))
         async with self._tx(write=False) as conn:
             row = (await conn.execute(stmt)).first()
-        return None if row is None else _to_chat(row)
+        return None if row is None else to_chat(row)
 
     async def edit_message(self, key: ConversationKey, platform_message_id: str, text: str) -> bool:
         values = {"content": text, "updated_at": self._clock()}
         role = Message.role != Role.ASSISTANT.value
-        return await self._change_ref(key, platform_message_id, values, role)
+        return await self._change_by_ref(key, platform_message_id, values, role)
 
     async def delete_message(self, key: ConversationKey, platform_message_id: str) -> bool:
         values = {"content": "", "deleted": True, "updated_at": self._clock()}
-        return await self._change_ref(key, platform_message_id, values)
+        return await self._change_by_ref(key, platform_message_id, values)
 
     async def set_feedback(
         self, key: ConversationKey, platform_message_id: str, value: int
@@ -218,9 +200,9 @@ class SqlConversationStore:
             raise ValueError(f"feedback must be +1, -1 or 0 (to clear), not {value!r}")
         values = {"feedback": value or None, "updated_at": self._clock()}
         role = Message.role == Role.ASSISTANT.value
-        return await self._change_ref(key, platform_message_id, values, role)
+        return await self._change_by_ref(key, platform_message_id, values, role)
 
-    async def _change_ref(
+    async def _change_by_ref(
         self,
         key: ConversationKey,
         platform_message_id: str,
@@ -229,7 +211,9 @@ class SqlConversationStore:
     ) -> bool:
         stmt = (
             sql_update(Message)
-            .where(Message.id == _ref(key, platform_message_id), Message.deleted.is_(false()))
+            .where(
+                Message.id == ref_message_id(key, platform_message_id), Message.deleted.is_(false())
+            )
             .where(*conditions)
             .values(values)
         )
@@ -239,7 +223,7 @@ class SqlConversationStore:
 
     async def last_assistant_turn(self, key: ConversationKey) -> ChatMessage | None:
         stmt = (
-            _live_messages(key)
+            live_messages(key)
             .where(Message.id > Conversation.context_start)
             .where(Message.role == Role.ASSISTANT.value)
             .order_by(Message.id.desc())
@@ -247,7 +231,7 @@ class SqlConversationStore:
         )
         async with self._tx(write=False) as conn:
             row = (await conn.execute(stmt)).first()
-        return None if row is None else _to_chat(row)
+        return None if row is None else to_chat(row)
 
     async def reset(self, key: ConversationKey) -> None:
         newest = (
@@ -255,15 +239,15 @@ class SqlConversationStore:
             .where(Message.conversation_id == Conversation.id)
             .scalar_subquery()
         )
-        stmt = sql_update(Conversation).where(*_match(key)).values(context_start=newest)
+        stmt = sql_update(Conversation).where(*match_key(key)).values(context_start=newest)
         async with self._tx(write=True) as conn:
             await conn.execute(stmt)
 
     async def export(self, key: ConversationKey) -> list[ChatMessage]:
-        stmt = _live_messages(key).order_by(Message.id)
+        stmt = live_messages(key).order_by(Message.id)
         async with self._tx(write=False) as conn:
             rows = (await conn.execute(stmt)).all()
-        return [_to_chat(row) for row in rows]
+        return [to_chat(row) for row in rows]
 
     async def purge_before(self, cutoff: datetime) -> int:
         stmt = delete(Message).where(Message.created_at < as_utc(cutoff))
@@ -272,14 +256,13 @@ class SqlConversationStore:
         return result.rowcount
 
     async def get_settings(self, channel: ConversationKey) -> dict[str, Any]:
-        stmt = select(ChannelSettings.values).where(*_channel_match(channel))
+        stmt = select(ChannelSettings.values).where(*match_channel(channel))
         async with self._tx(write=False) as conn:
             values = await conn.scalar(stmt)
         return dict(values) if values else {}
 
     async def set_settings(self, channel: ConversationKey, values: dict[str, Any]) -> None:
-        key = channel.channel_key()
-        row = {"platform": key.platform, "workspace": key.workspace, "channel": key.channel}
+        row = key_values(channel.channel_key(), thread=False)
         row |= {"values": dict(values), "updated_at": self._clock()}
         stmt = self._insert(ChannelSettings).values(row)
         upsert = stmt.on_conflict_do_update(
@@ -310,11 +293,7 @@ class SqlConversationStore:
     async def record_usage(
         self, key: ConversationKey, user_id: str, model: str, usage: Usage
     ) -> None:
-        row = {
-            "platform": key.platform,
-            "workspace": key.workspace,
-            "channel": key.channel,
-            "thread": key.thread,
+        row = key_values(key) | {
             "user_id": user_id,
             "model": model,
             "prompt_tokens": usage.prompt_tokens,
@@ -337,101 +316,3 @@ class SqlConversationStore:
         async with self._tx(write=False) as conn:
             rows = (await conn.execute(stmt)).all()
         return [UsageRow(str(u), int(n), int(p or 0), int(c or 0)) for u, n, p, c in rows]
-
-
-def _match(key: ConversationKey) -> tuple[ColumnElement[bool], ...]:
-    return (
-        Conversation.platform == key.platform,
-        Conversation.workspace == key.workspace,
-        Conversation.channel == key.channel,
-        Conversation.thread == key.thread,
-    )
-
-
-def _channel_match(channel: ConversationKey) -> tuple[ColumnElement[bool], ...]:
-    return (
-        ChannelSettings.platform == channel.platform,
-        ChannelSettings.workspace == channel.workspace,
-        ChannelSettings.channel == channel.channel,
-    )
-
-
-def _live_messages(key: ConversationKey) -> Select[Any]:
-    """Not-deleted messages of ``key``'s conversation (a select to refine)."""
-    return (
-        select(*MESSAGE_COLUMNS)
-        .join(Conversation, Conversation.id == Message.conversation_id)
-        .where(*_match(key), Message.deleted.is_(false()))
-    )
-
-
-def _ref(key: ConversationKey, platform_message_id: str) -> ScalarSelect[int]:
-    """The id of the message holding ``platform_message_id`` in ``key``'s conversation."""
-    return (
-        select(MessageRef.message_id)
-        .join(Conversation, Conversation.id == MessageRef.conversation_id)
-        .where(*_match(key), MessageRef.platform_message_id == platform_message_id)
-        .scalar_subquery()
-    )
-
-
-def _message_values(message: ChatMessage) -> dict[str, Any]:
-    usage = message.usage
-    return {
-        "role": Role(message.role).value,
-        "content": message.content,
-        "author_id": message.author_id,
-        "author_name": message.author_name,
-        "status": TurnStatus(message.status).value,
-        "model": message.model,
-        "finish_reason": message.finish_reason,
-        "prompt_tokens": None if usage is None else usage.prompt_tokens,
-        "completion_tokens": None if usage is None else usage.completion_tokens,
-        "platform_message_ids": list(message.platform_message_ids),
-        "extra": {},
-        "feedback": None,
-        "deleted": False,
-    }
-
-
-def _update_values(change: MessageUpdate, extra: dict[str, Any] | None) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name in ("content", "finish_reason", "model"):
-        if getattr(change, name) is not None:
-            values[name] = getattr(change, name)
-    if change.status is not None:
-        values["status"] = TurnStatus(change.status).value
-    if change.usage is not None:
-        values["prompt_tokens"] = change.usage.prompt_tokens
-        values["completion_tokens"] = change.usage.completion_tokens
-    if change.platform_message_ids is not None:
-        values["platform_message_ids"] = list(change.platform_message_ids)
-    if change.extra:
-        values["extra"] = dict(extra or {}) | change.extra
-    return values
-
-
-def _to_chat(row: Row[Any]) -> ChatMessage:
-    no_usage = row.prompt_tokens is None and row.completion_tokens is None
-    return ChatMessage(
-        role=Role(row.role),
-        content=row.content,
-        author_id=row.author_id,
-        author_name=row.author_name,
-        status=TurnStatus(row.status),
-        id=row.id,
-        platform_message_ids=list(row.platform_message_ids or []),
-        model=row.model,
-        finish_reason=row.finish_reason,
-        usage=None if no_usage else Usage(row.prompt_tokens or 0, row.completion_tokens or 0),
-        created_at=row.created_at,
-    )
-
-
-def _store_error(exc: SQLAlchemyError) -> StoreError:
-    """One line naming the database's complaint, without SQL parameters (they hold user text)."""
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        text = str(exc.orig).strip()
-        detail = text.splitlines()[0] if text else type(exc.orig).__name__
-        return StoreError(f"database error ({type(exc.orig).__name__}): {detail}")
-    return StoreError(f"database error ({type(exc).__name__})")

@@ -57,9 +57,7 @@ def test_secrets_never_appear_in_repr_or_errors():
 
 def test_env_file_values_are_read_and_environment_wins(tmp_path):
     env_file = tmp_path / ".env"
-    env_file.write_text(
-        '# comment\nexport LLM_MODEL="from-file"\nLLM_TEMPERATURE=0.1 # inline\n\n'
-    )
+    env_file.write_text('# comment\nexport LLM_MODEL="from-file"\nLLM_TEMPERATURE=0.1 # inline\n\n')
     reader = EnvReader.load({"THREADLINE_ENV_FILE": str(env_file), "LLM_MODEL": "from-env"})
     s = load_settings(reader)
     assert s.llm.defaults.model == "from-env"

@@ -1,0 +1,196 @@
+"""``/chat prompt [model] [temperature] [private]``.
+
+Everything that can be refused is checked before the interaction is acknowledged (an ephemeral
+error, nothing stored); then it is deferred at once (well within the 3 s deadline) and:
+
+- in a text channel: the response becomes the prompt ("@user asked: …"), a public thread opens
+  on it and the answer streams there; every later message in the thread continues.
+- ``private``: an ephemeral acknowledgement, a private thread with the user added, the prompt
+  and the answer inside it (needs Create Private Threads; refused otherwise).
+- in a DM, in a thread, or where no thread can be opened: the answer streams in place, in the
+  interaction response (``InteractionSink``), moving to channel messages near 15 minutes.
+
+``model`` and ``temperature`` apply to this first answer; ``/settings set`` changes a channel's
+defaults for every later one.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+
+from adapters.discord.interaction_sink import InteractionSink, InteractionToken
+from adapters.discord.keys import dm_key, guild_key, key_of_channel
+from adapters.discord.runtime import Runtime
+from adapters.discord.sink import NO_MENTIONS, ChannelSink
+from adapters.discord.text import prompt_echo, thread_name
+from bot.errors import SettingError
+from bot.model import ConversationKey, IncomingMessage
+from bot.params import check_value
+from bot.reply.base import MessageSink
+
+logger = logging.getLogger(__name__)
+
+NO_PRIVATE = (
+    "I can't open a private thread here: private threads need a text channel where I have "
+    "the Create Private Threads permission. Run /chat without `private`, or ask an admin."
+)
+
+
+class ChatCommand:
+    """Runs ``/chat`` for one interaction at a time (stateless apart from the runtime)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._rt = runtime
+
+    async def run(
+        self,
+        interaction: discord.Interaction[Any],
+        prompt: str,
+        model: str | None,
+        temperature: float | None,
+        private: bool,
+    ) -> None:
+        try:
+            overrides = _overrides(model, temperature)
+        except SettingError as exc:
+            await interaction.response.send_message(exc.user_message, ephemeral=True)
+            return
+        if not prompt.strip():
+            await interaction.response.send_message("Give me a prompt to answer.", ephemeral=True)
+            return
+        channel = interaction.channel
+        private = private and interaction.guild is not None
+        if private and not _can_open(interaction, private=True):
+            await interaction.response.send_message(NO_PRIVATE, ephemeral=True)
+            return
+        await interaction.response.defer(thinking=True, ephemeral=private)
+        if private and isinstance(channel, discord.TextChannel):
+            await self._private_thread(interaction, channel, prompt, overrides)
+        elif isinstance(channel, discord.TextChannel) and _can_open(interaction, private=False):
+            await self._public_thread(interaction, channel, prompt, overrides)
+        else:
+            await self._in_place(interaction, prompt, overrides, original_used=False)
+
+    async def _public_thread(
+        self,
+        interaction: discord.Interaction[Any],
+        channel: discord.TextChannel,
+        prompt: str,
+        overrides: dict[str, Any],
+    ) -> None:
+        try:
+            starter = await interaction.edit_original_response(
+                content=prompt_echo(interaction.user.id, prompt), allowed_mentions=NO_MENTIONS
+            )
+            thread = await starter.create_thread(
+                name=thread_name(prompt),
+                auto_archive_duration=self._rt.config.archive_minutes,  # type: ignore[arg-type]
+            )
+        except discord.HTTPException as exc:
+            logger.info("cannot open a thread in %s, answering in place: %s", channel.id, exc)
+            await self._in_place(interaction, prompt, overrides, original_used=True)
+            return
+        await self._in_thread(interaction, channel, thread, prompt, overrides)
+
+    async def _private_thread(
+        self,
+        interaction: discord.Interaction[Any],
+        channel: discord.TextChannel,
+        prompt: str,
+        overrides: dict[str, Any],
+    ) -> None:
+        try:
+            thread = await channel.create_thread(
+                name=thread_name(prompt),
+                type=discord.ChannelType.private_thread,
+                invitable=False,
+                auto_archive_duration=self._rt.config.archive_minutes,  # type: ignore[arg-type]
+            )
+            await thread.add_user(interaction.user)
+            await thread.send(
+                prompt_echo(interaction.user.id, prompt), allowed_mentions=NO_MENTIONS
+            )
+        except discord.HTTPException as exc:
+            logger.warning("cannot open a private thread in %s: %s", channel.id, exc)
+            await interaction.edit_original_response(content=NO_PRIVATE)
+            return
+        await interaction.edit_original_response(
+            content=f"Started a private thread: {thread.mention}"
+        )
+        await self._in_thread(interaction, channel, thread, prompt, overrides)
+
+    async def _in_thread(
+        self,
+        interaction: discord.Interaction[Any],
+        channel: discord.TextChannel,
+        thread: discord.Thread,
+        prompt: str,
+        overrides: dict[str, Any],
+    ) -> None:
+        key = guild_key(channel.guild.id, channel.id, thread.id)
+        self._rt.keys.remember(thread.id, channel.id)
+        sink = ChannelSink(self._rt.client, thread.id, key)
+        await self._rt.answer(_incoming(interaction, key, prompt), sink, overrides=overrides)
+
+    async def _in_place(
+        self,
+        interaction: discord.Interaction[Any],
+        prompt: str,
+        overrides: dict[str, Any],
+        *,
+        original_used: bool,
+    ) -> None:
+        key = await self._key(interaction)
+        token = InteractionToken.of(interaction)
+        sink: MessageSink = InteractionSink(
+            self._rt.client, token, key, original_used=original_used
+        )
+        await self._rt.answer(_incoming(interaction, key, prompt), sink, overrides=overrides)
+
+    async def _key(self, interaction: discord.Interaction[Any]) -> ConversationKey:
+        key = key_of_channel(interaction.channel)
+        if key is not None:
+            return key
+        if interaction.guild_id is None:
+            return dm_key(interaction.channel_id or 0)
+        return await self._rt.keys.resolve(interaction.guild_id, interaction.channel_id or 0)
+
+
+def _overrides(model: str | None, temperature: float | None) -> dict[str, Any]:
+    """Per-request parameters, validated before anything is stored."""
+    overrides: dict[str, Any] = {}
+    if model is not None and model.strip():
+        overrides["model"] = check_value("model", model)
+    if temperature is not None:
+        overrides["temperature"] = check_value("temperature", temperature)
+    return overrides
+
+
+def _can_open(interaction: discord.Interaction[Any], *, private: bool) -> bool:
+    """Whether a thread of that kind can be opened where the command ran."""
+    channel = interaction.channel
+    if not isinstance(channel, discord.TextChannel) or interaction.guild is None:
+        return False
+    if private and channel.is_news():
+        return False
+    perms = interaction.app_permissions
+    can_create = perms.create_private_threads if private else perms.create_public_threads
+    return can_create and perms.send_messages_in_threads
+
+
+def _incoming(
+    interaction: discord.Interaction[Any], key: ConversationKey, prompt: str
+) -> IncomingMessage:
+    user = interaction.user
+    return IncomingMessage(
+        key=key,
+        message_id=f"interaction:{interaction.id}",
+        author_id=str(user.id),
+        author_name=user.display_name,
+        text=prompt.strip(),
+        created_at=interaction.created_at,
+        is_direct=interaction.guild_id is None,
+    )

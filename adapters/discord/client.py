@@ -1,0 +1,128 @@
+"""The discord.py client Threadline runs: sharded, mention-safe, never sleeping long on 429s.
+
+- ``AutoShardedClient``: one process serves every shard by default, or the shards named by
+  ``DISCORD_SHARD_IDS`` out of ``DISCORD_SHARD_COUNT`` when an install is split across
+  processes.
+- Intents: guilds, guild and DM messages, and MESSAGE_CONTENT when requested (needed to read
+  un-mentioned follow-ups in threads).
+- ``allowed_mentions=AllowedMentions.none()`` as the client default (every sink request sets it
+  again), ``max_ratelimit_timeout=30`` (discord.py's minimum): a longer wait raises
+  ``RateLimited`` instead of sleeping inside the call.
+- No message or member caches: edits and deletes come as raw events.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+
+from adapters.discord.buttons import Buttons
+from adapters.discord.commands import SlashCommands, build_commands
+from adapters.discord.config import DiscordConfig
+from adapters.discord.keys import KeyResolver
+from adapters.discord.messages import MessageHandler
+from adapters.discord.runtime import Runtime
+from adapters.discord.sync import sync_commands
+from adapters.discord.upkeep import Upkeep
+from adapters.discord.views import BUTTONS_ATTRIBUTE, AnswerButton
+from bot.engine import ConversationEngine
+
+if TYPE_CHECKING:
+    from bot.reply.factory import ReplyFactory
+
+logger = logging.getLogger(__name__)
+
+MAX_RATELIMIT_TIMEOUT = 30.0
+COMMAND_FAILED = "Something went wrong while running that command. Please try again."
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The core's services and the adapter's settings, as the client needs them."""
+
+    engine: ConversationEngine
+    replies: ReplyFactory
+    config: DiscordConfig
+    data_dir: Path
+
+
+def build_intents(message_content: bool) -> discord.Intents:
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_messages = True
+    intents.dm_messages = True
+    intents.message_content = message_content
+    return intents
+
+
+class ThreadlineClient(discord.AutoShardedClient):
+    """Routes gateway events and interactions to Threadline's handlers."""
+
+    def __init__(self, services: Services, *, message_content: bool) -> None:
+        config = services.config
+        super().__init__(
+            intents=build_intents(message_content),
+            shard_count=config.shard_count,
+            shard_ids=list(config.shard_ids) or None,
+            max_ratelimit_timeout=MAX_RATELIMIT_TIMEOUT,
+            allowed_mentions=discord.AllowedMentions.none(),
+            max_messages=None,
+            member_cache_flags=discord.MemberCacheFlags.none(),
+            chunk_guilds_at_startup=False,
+        )
+        self._services = services
+        runtime = Runtime(
+            self, services.engine, services.replies, config, message_content, KeyResolver(self)
+        )
+        self.runtime = runtime
+        self.tree: app_commands.CommandTree[ThreadlineClient] = app_commands.CommandTree(self)
+        self.tree.error(self._command_failed)
+        for command in build_commands(SlashCommands(runtime)):
+            self.tree.add_command(command)
+        self._messages = MessageHandler(runtime)
+        self._upkeep = Upkeep(runtime)
+        setattr(self, BUTTONS_ATTRIBUTE, Buttons(runtime))
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(AnswerButton)
+        config = self._services.config
+        await sync_commands(
+            self.tree,
+            self.application_id or 0,
+            self._services.data_dir,
+            mode=config.sync_commands,
+            dev_guild=config.dev_guild,
+        )
+
+    async def on_ready(self) -> None:
+        user = self.user
+        logger.info(
+            "Discord: connected as %s (id %s) in %d servers, shards %s",
+            user,
+            user.id if user else "?",
+            len(self.guilds),
+            sorted(self.shards),
+        )
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self._messages.on_message(message)
+
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        await self._upkeep.on_edit(payload)
+
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        await self._upkeep.on_delete(payload)
+
+    async def _command_failed(
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+    ) -> None:
+        logger.error("slash command failed: %s", error, exc_info=error)
+        if interaction.response.is_done():
+            await interaction.followup.send(COMMAND_FAILED, ephemeral=True)
+        else:
+            await interaction.response.send_message(COMMAND_FAILED, ephemeral=True)

@@ -1,0 +1,171 @@
+"""Incoming messages: who gets an answer, where, and what is only recorded.
+
+    own messages, system messages                 ignored
+    other bots / webhooks                         recorded in bot threads (answered only with
+                                                  DISCORD_ANSWER_BOTS=true)
+    DM                                            answered in place (or refused: DISCORD_ALLOW_DMS)
+    thread the bot answers in                     every message answered (needs MESSAGE_CONTENT
+                                                  unless it mentions the bot)
+    other thread, @mention                        answered in the thread
+    channel, @mention                             a new thread on the message (thread mode,
+                                                  default) or a reply in place (reply mode)
+
+Each message is claimed once (``claim_event``) so a gateway replay or a second process with the
+same shard never answers twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+
+from adapters.discord.keys import dm_key, guild_key, key_of_channel
+from adapters.discord.runtime import Runtime
+from adapters.discord.sink import NO_MENTIONS, ChannelSink
+from adapters.discord.text import model_text, thread_name
+from bot.model import ConversationKey, IncomingMessage
+
+logger = logging.getLogger(__name__)
+
+ANSWERED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
+DMS_OFF = "I don't answer direct messages here. Mention me in a server channel or use /chat there."
+EMPTY_MENTION = "Hi! Mention me with a question, or use /chat to start a thread."
+
+
+class MessageHandler:
+    """``on_message`` for Threadline."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._rt = runtime
+
+    async def on_message(self, message: discord.Message) -> None:
+        if message.author.id == self._rt.bot_id or message.type not in ANSWERED_TYPES:
+            return
+        if message.guild is None:
+            await self._direct(message)
+            return
+        key = await self._key(message)
+        from_bot = message.author.bot or message.webhook_id is not None
+        if from_bot and not self._rt.config.answer_bots:
+            await self._record_if_participating(message, key)
+            return
+        if key.thread:
+            await self._in_thread(message, key)
+        elif self._mentioned(message):
+            await self._mention_in_channel(message, key)
+
+    async def _key(self, message: discord.Message) -> ConversationKey:
+        key = key_of_channel(message.channel)
+        if key is not None:
+            return key
+        guild_id = message.guild.id if message.guild is not None else None
+        return await self._rt.keys.resolve(guild_id, message.channel.id)
+
+    def _mentioned(self, message: discord.Message) -> bool:
+        if any(user.id == self._rt.bot_id for user in message.mentions):
+            return True
+        guild = message.guild
+        own_role = guild.self_role if guild is not None else None
+        return own_role is not None and own_role in message.role_mentions
+
+    async def _direct(self, message: discord.Message) -> None:
+        if message.author.bot:
+            return
+        if not self._rt.config.allow_dms:
+            await message.channel.send(DMS_OFF, allowed_mentions=NO_MENTIONS)
+            return
+        key = dm_key(message.channel.id)
+        await self._answer(message, key, message.channel.id, reply_to=None)
+
+    async def _in_thread(self, message: discord.Message, key: ConversationKey) -> None:
+        participating = await self._rt.participating(key)
+        mentioned = self._mentioned(message)
+        if not participating and not mentioned:
+            return
+        if not mentioned and not message.content:
+            logger.debug("thread %s: message without readable content ignored", key)
+            return
+        reply_to = None if participating else message.id
+        await self._answer(message, key, message.channel.id, reply_to=reply_to)
+
+    async def _mention_in_channel(self, message: discord.Message, key: ConversationKey) -> None:
+        if self._rt.config.mention_mode != "thread" or not self._text(message):
+            await self._answer(message, key, message.channel.id, reply_to=message.id)
+            return
+        if not await self._claim(message):
+            return
+        thread = await self._open_thread(message)
+        if thread is None or message.guild is None:
+            await self._answer(message, key, message.channel.id, reply_to=message.id, claimed=True)
+            return
+        thread_key = guild_key(message.guild.id, message.channel.id, thread.id)
+        self._rt.keys.remember(thread.id, message.channel.id)
+        await self._answer(message, thread_key, thread.id, reply_to=None, claimed=True)
+
+    async def _open_thread(self, message: discord.Message) -> discord.Thread | None:
+        """A public thread on the user's message; ``None`` where that is not possible."""
+        if not isinstance(message.channel, discord.TextChannel):
+            return None
+        name = thread_name(model_text(message.content, self._rt.bot_id))
+        try:
+            return await message.create_thread(
+                name=name,
+                auto_archive_duration=self._rt.config.archive_minutes,  # type: ignore[arg-type]
+            )
+        except discord.HTTPException as exc:
+            logger.info(
+                "cannot open a thread in %s, replying in place: %s", message.channel.id, exc
+            )
+            return None
+
+    async def _claim(self, message: discord.Message) -> bool:
+        return await self._rt.engine.claim_event("discord", f"message:{message.id}")
+
+    async def _answer(
+        self,
+        message: discord.Message,
+        key: ConversationKey,
+        target: int,
+        *,
+        reply_to: int | None,
+        claimed: bool = False,
+    ) -> None:
+        text = self._text(message)
+        if not claimed and not await self._claim(message):
+            return
+        if not text:
+            await message.reply(EMPTY_MENTION, mention_author=False, allowed_mentions=NO_MENTIONS)
+            return
+        incoming = self._incoming(message, key, text)
+        sink = ChannelSink(self._rt.client, target, key, reply_to=reply_to)
+        await self._rt.answer(incoming, sink)
+
+    async def _record_if_participating(
+        self, message: discord.Message, key: ConversationKey
+    ) -> None:
+        text = self._text(message)
+        if text and key.thread and await self._rt.participating(key):
+            await self._rt.engine.record(self._incoming(message, key, text))
+
+    def _text(self, message: discord.Message) -> str:
+        return model_text(
+            message.content,
+            self._rt.bot_id,
+            users={u.id: u.display_name for u in message.mentions},
+            roles={r.id: r.name for r in message.role_mentions},
+            channels={c.id: c.name for c in message.channel_mentions},
+        )
+
+    def _incoming(
+        self, message: discord.Message, key: ConversationKey, text: str
+    ) -> IncomingMessage:
+        return IncomingMessage(
+            key=key,
+            message_id=str(message.id),
+            author_id=str(message.author.id),
+            author_name=message.author.display_name,
+            text=text,
+            created_at=message.created_at,
+            is_direct=message.guild is None,
+        )

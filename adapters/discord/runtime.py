@@ -1,0 +1,74 @@
+"""What every Discord handler shares: the client, the core's services and the settings."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from adapters.discord.config import DiscordConfig
+from adapters.discord.keys import KeyResolver
+from bot.engine import ConversationEngine, TurnResult
+from bot.errors import BotError
+from bot.model import ConversationKey, IncomingMessage
+from bot.reply.base import MessageSink
+
+if TYPE_CHECKING:
+    from bot.reply.factory import ReplyFactory
+
+logger = logging.getLogger(__name__)
+
+THREAD_MEMORY = 10_000
+
+
+@dataclass(slots=True)
+class Runtime:
+    """Services handed to the message, command, button and upkeep handlers."""
+
+    client: discord.Client
+    engine: ConversationEngine
+    replies: ReplyFactory
+    config: DiscordConfig
+    message_content: bool
+    keys: KeyResolver
+    _known: OrderedDict[ConversationKey, None] = field(default_factory=OrderedDict)
+
+    @property
+    def bot_id(self) -> int:
+        user = self.client.user
+        return user.id if user is not None else 0
+
+    async def participating(self, key: ConversationKey) -> bool:
+        """Whether the bot answers in this conversation already (remembered once true)."""
+        if key in self._known:
+            return True
+        if not await self.engine.is_participating(key):
+            return False
+        self.mark_participating(key)
+        return True
+
+    def mark_participating(self, key: ConversationKey) -> None:
+        self._known[key] = None
+        self._known.move_to_end(key)
+        while len(self._known) > THREAD_MEMORY:
+            self._known.popitem(last=False)
+
+    async def answer(
+        self,
+        incoming: IncomingMessage,
+        sink: MessageSink,
+        *,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> TurnResult | None:
+        """Stream the engine's answer to ``incoming`` into ``sink``."""
+        self.mark_participating(incoming.key)
+        reply = self.replies.create(sink)
+        try:
+            return await self.engine.handle(incoming, reply, overrides=overrides)
+        except BotError as exc:
+            logger.warning("conversation %s: could not answer: %s", incoming.key, exc)
+            return None

@@ -1,0 +1,122 @@
+"""Button clicks: Stop while an answer streams, Regenerate and 👍/👎 feedback after.
+
+Clicks are acknowledged first (Slack wants that within 3 seconds). The conversation comes from
+the button's value (``channel|thread``), so buttons keep working after a restart. Stop only
+reaches answers streaming in this process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.api import best_effort
+from adapters.slack.blocks import (
+    ACTION_FEEDBACK_DOWN,
+    ACTION_FEEDBACK_UP,
+    ACTION_REGENERATE,
+    ACTION_STOP,
+    parse_button_value,
+)
+from adapters.slack.replies import ReplyBuilder
+from adapters.slack.routing import Identity
+from adapters.slack.sink import Target
+from adapters.slack.tasks import TaskSet
+from bot.engine import ConversationEngine
+from bot.errors import BotError, SettingError
+
+logger = logging.getLogger(__name__)
+
+NOTHING_TO_STOP = "Nothing is being written here right now."
+THANKS = "Thanks for the feedback!"
+FEEDBACK_LOST = "I can't find that answer in my history any more."
+
+Ack = Callable[..., Awaitable[Any]]
+
+
+class ButtonActions:
+    """Handles ``block_actions`` on our buttons."""
+
+    def __init__(
+        self,
+        *,
+        engine: ConversationEngine,
+        me: Identity,
+        replies: ReplyBuilder,
+        tasks: TaskSet,
+        client: AsyncWebClient,
+    ) -> None:
+        self._engine = engine
+        self._me = me
+        self._replies = replies
+        self._tasks = tasks
+        self._client = client
+
+    async def on_action(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        try:
+            channel, thread = parse_button_value(str(action.get("value") or ""))
+        except ValueError as exc:
+            logger.warning("ignoring a button click: %s", exc)
+            return
+        user = _user(body)
+        target = Target(self._me.workspace, channel, thread, user["id"], user["team"])
+        action_id = str(action.get("action_id") or "")
+        if action_id == ACTION_STOP:
+            await self._stop(target)
+        elif action_id == ACTION_REGENERATE:
+            self._tasks.spawn(self._regenerate(target), name=f"slack-regenerate-{target.key}")
+        elif action_id in (ACTION_FEEDBACK_UP, ACTION_FEEDBACK_DOWN):
+            value = 1 if action_id == ACTION_FEEDBACK_UP else -1
+            await self._feedback(target, _message_ts(body), value)
+
+    async def _stop(self, target: Target) -> None:
+        if not await self._engine.stop(target.key):
+            await self.tell(target, NOTHING_TO_STOP)
+
+    async def _regenerate(self, target: Target) -> None:
+        reply = self._replies.build(target)
+        try:
+            await self._engine.regenerate(target.key, reply, user_id=target.user)
+        except SettingError as exc:
+            await self.tell(target, exc.user_message)
+        except BotError as exc:
+            logger.error("regenerate in %s failed: %s", target.key, exc)
+            await self.tell(target, exc.user_message)
+
+    async def _feedback(self, target: Target, message_ts: str, value: int) -> None:
+        found = bool(message_ts) and await self._engine.feedback(target.key, message_ts, value)
+        await self.tell(target, THANKS if found else FEEDBACK_LOST)
+
+    async def tell(self, target: Target, text: str) -> None:
+        """An ephemeral note to the user who clicked, in the answer's thread."""
+        request = self._client.chat_postEphemeral(
+            channel=target.channel,
+            user=target.user,
+            text=text,
+            thread_ts=target.thread or None,
+        )
+        await best_effort("chat.postEphemeral", request)
+
+
+def _user(body: Mapping[str, Any]) -> dict[str, str]:
+    user = body.get("user")
+    user = user if isinstance(user, Mapping) else {}
+    team = user.get("team_id") or _team(body)
+    return {"id": str(user.get("id") or ""), "team": str(team or "")}
+
+
+def _team(body: Mapping[str, Any]) -> str:
+    team = body.get("team")
+    return str(team.get("id") or "") if isinstance(team, Mapping) else ""
+
+
+def _message_ts(body: Mapping[str, Any]) -> str:
+    container = body.get("container")
+    if isinstance(container, Mapping) and container.get("message_ts"):
+        return str(container["message_ts"])
+    message = body.get("message")
+    return str(message.get("ts") or "") if isinstance(message, Mapping) else ""

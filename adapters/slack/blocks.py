@@ -1,0 +1,75 @@
+"""Block Kit payloads for answers: a ``markdown`` block plus the answer's buttons.
+
+Answers use a ``markdown`` block (standard Markdown: code fences, lists, links render as
+written) because ``markdown_text`` cannot be combined with the ``actions`` block that carries
+the buttons. The same text also goes into ``text`` for notifications and screen readers.
+
+Button values hold ``channel|thread`` so a click finds its conversation after a restart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ACTION_STOP = "threadline_stop"
+ACTION_REGENERATE = "threadline_regenerate"
+ACTION_FEEDBACK_UP = "threadline_feedback_up"
+ACTION_FEEDBACK_DOWN = "threadline_feedback_down"
+ACTION_IDS = (ACTION_STOP, ACTION_REGENERATE, ACTION_FEEDBACK_UP, ACTION_FEEDBACK_DOWN)
+ACTIONS_BLOCK_ID = "threadline_actions"
+EMPTY_TEXT = "…"
+
+Block = dict[str, Any]
+
+
+def button_value(channel: str, thread: str) -> str:
+    """Encode where an answer lives."""
+    return f"{channel}|{thread}"
+
+
+def parse_button_value(value: str) -> tuple[str, str]:
+    """``(channel, thread)`` from a button value; ``ValueError`` if it is not ours."""
+    channel, sep, thread = value.partition("|")
+    if not sep or not channel or "|" in thread:
+        raise ValueError(f"not a Threadline button value: {value[:40]!r}")
+    return channel, thread
+
+
+def _button(action_id: str, label: str, value: str, style: str | None = None) -> Block:
+    button: Block = {
+        "type": "button",
+        "action_id": action_id,
+        "text": {"type": "plain_text", "text": label, "emoji": True},
+        "value": value,
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+def stop_actions(value: str) -> Block:
+    """The buttons of an answer that is still being written."""
+    return {
+        "type": "actions",
+        "block_id": ACTIONS_BLOCK_ID,
+        "elements": [_button(ACTION_STOP, "⏹ Stop", value, "danger")],
+    }
+
+
+def final_actions(value: str) -> Block:
+    """The buttons of a finished (or stopped, or failed) answer."""
+    return {
+        "type": "actions",
+        "block_id": ACTIONS_BLOCK_ID,
+        "elements": [
+            _button(ACTION_REGENERATE, "↻ Regenerate", value),
+            _button(ACTION_FEEDBACK_UP, "👍", value),
+            _button(ACTION_FEEDBACK_DOWN, "👎", value),
+        ],
+    }
+
+
+def answer_blocks(text: str, *, final: bool, value: str) -> list[Block]:
+    """The blocks of one answer message."""
+    actions = final_actions(value) if final else stop_actions(value)
+    return [{"type": "markdown", "text": text or EMPTY_TEXT}, actions]

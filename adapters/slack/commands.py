@@ -1,0 +1,95 @@
+"""The ``/threadline`` slash command: help, reset, settings, usage (shared wording in the core).
+
+Answers are ephemeral. The command is acknowledged within Slack's 3 seconds: with the answer
+itself when it is ready in time (the usual case), otherwise with an empty ack and the answer
+follows through the command's ``response_url``.
+
+Changing settings needs permission: the users in ``SLACK_ADMIN_USERS`` if it is set, otherwise
+workspace admins and owners (``users.info``, scope ``users:read``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from adapters.slack.routing import Identity
+from adapters.slack.sink import PLATFORM
+from adapters.slack.tasks import TaskSet
+from adapters.slack.users import UserDirectory
+from bot.commands import CommandContext, run_command
+from bot.engine import ConversationEngine
+from bot.errors import BotError
+from bot.model import ConversationKey
+
+logger = logging.getLogger(__name__)
+
+ACK_BUDGET_SECONDS = 2.0
+EPHEMERAL = "ephemeral"
+FAILED = "Sorry, that command failed. Please try again."
+
+Responder = Callable[..., Awaitable[Any]]
+
+
+class AdminPolicy:
+    """Who may change settings."""
+
+    def __init__(self, admins: frozenset[str], users: UserDirectory) -> None:
+        self._admins = admins
+        self._users = users
+
+    async def allows(self, user_id: str) -> bool:
+        if self._admins:
+            return user_id in self._admins
+        return await self._users.is_admin(user_id)
+
+
+class SlashCommands:
+    """Runs slash commands through ``bot.commands.run_command``."""
+
+    def __init__(
+        self, *, engine: ConversationEngine, me: Identity, admins: AdminPolicy, tasks: TaskSet
+    ) -> None:
+        self._engine = engine
+        self._me = me
+        self._admins = admins
+        self._tasks = tasks
+
+    async def on_command(
+        self, ack: Responder, respond: Responder | None, command: dict[str, Any]
+    ) -> None:
+        work = self._tasks.spawn(self.answer(command), name="slack-command")
+        done, _ = await asyncio.wait({work}, timeout=ACK_BUDGET_SECONDS)
+        if done:
+            await ack(text=_text_of(work), response_type=EPHEMERAL)
+            return
+        await ack()
+        await asyncio.wait({work})
+        text = _text_of(work)
+        if respond is not None:
+            await respond(text=text, response_type=EPHEMERAL, replace_original=False)
+
+    async def answer(self, command: Mapping[str, Any]) -> str:
+        """The text to show for one command."""
+        text = str(command.get("text") or "").strip()
+        user = str(command.get("user_id") or "")
+        key = ConversationKey(PLATFORM, self._me.workspace, str(command.get("channel_id") or ""))
+        try:
+            can_admin = await self._admins.allows(user) if _changes_settings(text) else False
+            return await run_command(self._engine, CommandContext(key, user, can_admin), text)
+        except BotError as exc:
+            logger.error("command %r failed: %s", text[:40], exc)
+            return exc.user_message
+
+
+def _text_of(work: asyncio.Task[str]) -> str:
+    if work.cancelled() or work.exception() is not None:
+        return FAILED
+    return work.result()
+
+
+def _changes_settings(text: str) -> bool:
+    words = text.lower().split()
+    return len(words) >= 2 and words[0] == "settings" and words[1] == "set"

@@ -1,0 +1,244 @@
+"""Events API listeners: mentions, messages, edits, deletes and the assistant panel.
+
+Every answer is claimed twice in the database before it starts: by the delivery's
+``event_id`` (so a retry, ``X-Slack-Retry-Num``, or a replay after a restart is dropped) and by
+``(channel, ts)`` (so the ``app_mention`` and the ``message.*`` event of one message make one
+reply). Answers run in background tasks; the listener returns at once and Bolt has already
+acknowledged the event.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from enum import Enum
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.api import best_effort
+from adapters.slack.config import SlackConfig
+from adapters.slack.replies import ReplyBuilder
+from adapters.slack.routing import (
+    Event,
+    Identity,
+    Kind,
+    author_of,
+    bot_name,
+    conversation_thread,
+    in_thread,
+    is_direct,
+    is_own,
+    kind_of,
+    sent_at,
+)
+from adapters.slack.sink import PLATFORM, Target
+from adapters.slack.tasks import TaskSet
+from adapters.slack.text import clean_incoming, mentions, mentions_someone_else, title_from
+from adapters.slack.users import UserDirectory
+from bot.engine import ConversationEngine
+from bot.errors import BotError, ReplyClosedError
+from bot.model import ConversationKey, IncomingMessage
+from bot.reply.base import StreamedReply
+
+logger = logging.getLogger(__name__)
+
+ONLY_A_MENTION = "(You were mentioned without any other text.)"
+PROMPTS_TITLE = "Try asking"
+MAX_ASSISTANT_THREADS = 10_000
+
+
+class Action(Enum):
+    ANSWER = "answer"
+    RECORD = "record"
+    IGNORE = "ignore"
+
+
+class SlackEvents:
+    """Turns Events API payloads into engine calls."""
+
+    def __init__(
+        self,
+        *,
+        engine: ConversationEngine,
+        me: Identity,
+        config: SlackConfig,
+        replies: ReplyBuilder,
+        users: UserDirectory,
+        tasks: TaskSet,
+        client: AsyncWebClient,
+    ) -> None:
+        self._engine = engine
+        self._me = me
+        self._config = config
+        self._replies = replies
+        self._users = users
+        self._tasks = tasks
+        self._client = client
+        self._assistant_threads: set[tuple[str, str]] = set()
+
+    # -- listeners (Bolt injects arguments by name) -------------------------------------
+
+    async def on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        await self._on_message(body, event, mentioned=True)
+
+    async def on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        kind = kind_of(event, self._me)
+        if kind is Kind.EDITED:
+            await self._edited(event)
+        elif kind is Kind.DELETED:
+            await self._deleted(event)
+        else:
+            await self._on_message(body, event, mentioned=False)
+
+    async def on_assistant_thread_started(
+        self, body: dict[str, Any], event: dict[str, Any]
+    ) -> None:
+        thread = event.get("assistant_thread")
+        if not isinstance(thread, Mapping):
+            return
+        channel, ts = str(thread.get("channel_id") or ""), str(thread.get("thread_ts") or "")
+        if not channel or not ts or not await self._claim_delivery(body):
+            return
+        self._remember_assistant_thread(channel, ts)
+        prompts = [{"title": p, "message": p} for p in self._config.suggested_prompts]
+        request = self._client.assistant_threads_setSuggestedPrompts(
+            channel_id=channel, thread_ts=ts, title=PROMPTS_TITLE, prompts=prompts
+        )
+        await best_effort("assistant.threads.setSuggestedPrompts", request)
+
+    async def on_other_event(self) -> None:
+        """Events we subscribe to but don't act on are simply acknowledged."""
+
+    # -- messages -----------------------------------------------------------------------
+
+    async def _on_message(self, body: dict[str, Any], event: Event, *, mentioned: bool) -> None:
+        kind = kind_of(event, self._me)
+        wanted = kind is Kind.USER or (kind is Kind.BOT and self._config.answer_bots)
+        if not wanted or not event.get("channel") or not event.get("ts"):
+            return
+        direct = is_direct(event)
+        target = self._target(event, direct)
+        text = str(event.get("text") or "")
+        action = await self._decide(target, event, direct, mentioned, text)
+        if action is Action.IGNORE or not await self._claim(body, event):
+            return
+        message = self._incoming(target, event, kind, text)
+        if action is Action.RECORD:
+            await self._engine.record(message)
+            return
+        self._tasks.spawn(self._answer(target, message), name=f"slack-answer-{target.key}")
+
+    async def _decide(
+        self, target: Target, event: Event, direct: bool, mentioned: bool, text: str
+    ) -> Action:
+        if direct or mentioned or mentions(text, self._me.user_id):
+            return Action.ANSWER
+        if not in_thread(event) or not await self._engine.is_participating(target.key):
+            return Action.IGNORE
+        if self._config.thread_followups and not mentions_someone_else(text, self._me.user_id):
+            return Action.ANSWER
+        return Action.RECORD
+
+    def _target(self, event: Event, direct: bool) -> Target:
+        channel = str(event["channel"])
+        thread = conversation_thread(event, direct)
+        assistant = direct and bool(thread) and self._is_assistant_thread(channel, thread, event)
+        return Target(
+            workspace=self._me.workspace,
+            channel=channel,
+            thread=thread,
+            user=str(event.get("user") or ""),
+            user_team=str(event.get("user_team") or event.get("team") or ""),
+            assistant=assistant,
+        )
+
+    def _incoming(self, target: Target, event: Event, kind: Kind, text: str) -> IncomingMessage:
+        author = author_of(event)
+        name = bot_name(event) if kind is Kind.BOT else self._users.name(author, event)
+        ts = str(event["ts"])
+        return IncomingMessage(
+            key=target.key,
+            message_id=ts,
+            author_id=author,
+            author_name=name,
+            text=clean_incoming(text, self._me.user_id, self._me.name) or ONLY_A_MENTION,
+            created_at=sent_at(ts),
+            is_direct=target.channel.startswith("D"),
+        )
+
+    async def _answer(self, target: Target, message: IncomingMessage) -> None:
+        if target.assistant and not await self._engine.is_participating(target.key):
+            self._tasks.spawn(self._set_title(target, message.text), name="slack-title")
+        reply = self._replies.build(target)
+        try:
+            await self._engine.handle(message, reply)
+        except BotError as exc:
+            logger.error("answer in %s failed: %s", target.key, exc)
+            await _fail_quietly(reply, exc.user_message)
+
+    async def _set_title(self, target: Target, text: str) -> None:
+        request = self._client.assistant_threads_setTitle(
+            channel_id=target.channel, thread_ts=target.thread, title=title_from(text)
+        )
+        await best_effort("assistant.threads.setTitle", request)
+
+    # -- claims -------------------------------------------------------------------------
+
+    async def _claim_delivery(self, body: Mapping[str, Any]) -> bool:
+        event_id = body.get("event_id")
+        return not event_id or await self._engine.claim_event(PLATFORM, str(event_id))
+
+    async def _claim(self, body: Mapping[str, Any], event: Event) -> bool:
+        if not await self._claim_delivery(body):
+            return False
+        return await self._engine.claim_event(PLATFORM, f"message:{event['channel']}:{event['ts']}")
+
+    # -- history upkeep -----------------------------------------------------------------
+
+    async def _edited(self, event: Event) -> None:
+        message, previous = event.get("message"), event.get("previous_message") or {}
+        if not isinstance(message, Mapping) or not event.get("channel"):
+            return
+        if is_own(message, self._me) or message.get("bot_id") or not message.get("ts"):
+            return
+        text = str(message.get("text") or "")
+        if isinstance(previous, Mapping) and text == previous.get("text"):
+            return
+        key = self._key(event, message)
+        cleaned = clean_incoming(text, self._me.user_id, self._me.name)
+        await self._engine.message_edited(key, str(message["ts"]), cleaned)
+
+    async def _deleted(self, event: Event) -> None:
+        previous = event.get("previous_message") or {}
+        if not isinstance(previous, Mapping) or not event.get("channel"):
+            return
+        ts = event.get("deleted_ts") or previous.get("ts")
+        if not ts:
+            return
+        if is_own(previous, self._me) or previous.get("bot_id"):
+            return
+        key = self._key(event, {"ts": ts, "thread_ts": previous.get("thread_ts")})
+        await self._engine.message_deleted(key, str(ts))
+
+    def _key(self, event: Event, message: Event) -> ConversationKey:
+        thread = conversation_thread(message, is_direct(event))
+        return ConversationKey(PLATFORM, self._me.workspace, str(event["channel"]), thread)
+
+    # -- assistant threads --------------------------------------------------------------
+
+    def _remember_assistant_thread(self, channel: str, thread: str) -> None:
+        if len(self._assistant_threads) >= MAX_ASSISTANT_THREADS:
+            self._assistant_threads.pop()
+        self._assistant_threads.add((channel, thread))
+
+    def _is_assistant_thread(self, channel: str, thread: str, event: Event) -> bool:
+        known = (channel, thread) in self._assistant_threads
+        return known or (bool(self._me.user_id) and event.get("parent_user_id") == self._me.user_id)
+
+
+async def _fail_quietly(reply: StreamedReply, notice: str) -> None:
+    try:
+        await reply.fail(notice)
+    except (BotError, ReplyClosedError) as exc:
+        logger.debug("could not show the failure: %s", exc)

@@ -1,0 +1,345 @@
+"""A ``StreamedReply`` over Slack's native AI streaming, handing over to chat.update.
+
+The first delta starts a stream at once (``chat.startStream``), later text is buffered and sent
+by one pump task with ``chat.appendStream`` at most every ``append_interval`` seconds and within
+the workspace's Tier 2/Tier 4 buckets, so ``append()`` never waits for Slack. A Stop button
+rides along as a ``blocks`` chunk (dropped if Slack refuses it).
+
+Whenever native streaming can't or shouldn't go on, the message is *adopted* by the shared
+post+edit reply (``fallback(continue_message=ts, shown_text=…)``) which keeps editing it with
+``chat.update``: when native streaming is unavailable, rate-limited at start, on expiry
+(``message_not_in_streaming_state``), on errors, before the ~5-minute server limit, when the
+answer outgrows one message, and at the end (finish, user stop, failure). The final state is
+therefore always one ``chat.update`` with exactly the full answer and the final buttons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.api import CHUNK_REJECTED, NATIVE_UNAVAILABLE, STREAM_EXPIRED, call, error_code
+from adapters.slack.blocks import final_actions, stop_actions
+from adapters.slack.budget import StreamBudgets
+from adapters.slack.sink import MAX_CHARS, Target
+from adapters.slack.text import sanitize
+from bot.errors import ReplyClosedError, SinkError, SinkRateLimited
+from bot.reply.base import StreamedReply
+
+logger = logging.getLogger(__name__)
+
+Fallback = Callable[[str | None, str], StreamedReply]
+APPEND_INTERVAL = 1.0
+MAX_STREAM_AGE = 240.0
+HOLD_BACK = 40
+
+
+@dataclass(slots=True)
+class NativeSupport:
+    """What this process has learned about native streaming in its workspace."""
+
+    unavailable: bool = False
+    unsupported_channels: set[str] = field(default_factory=set)
+    stop_chunk: bool = True
+
+    def usable(self, channel: str) -> bool:
+        return not self.unavailable and channel not in self.unsupported_channels
+
+    def refuse(self, channel: str, code: str) -> None:
+        logger.info("native streaming unavailable (%s); using chat.update instead", code)
+        if code == "channel_type_not_supported":
+            self.unsupported_channels.add(channel)
+        else:
+            self.unavailable = True
+
+
+def split_safe(text: str) -> tuple[str, str]:
+    """Split off a tail that might be the start of a ping (``<!he…``, ``@chan…``)."""
+    cut = len(text)
+    opening = text.rfind("<")
+    if opening > text.rfind(">") and len(text) - opening <= HOLD_BACK:
+        cut = opening
+    at = text.rfind("@", 0, cut)
+    if at >= 0 and cut - at <= len("@everyone") and text[at + 1 : cut].isalpha():
+        cut = at
+    return text[:cut], text[cut:]
+
+
+class NativeStreamReply:
+    """One answer streamed natively into a thread; see the module docstring."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        target: Target,
+        *,
+        budgets: StreamBudgets,
+        support: NativeSupport,
+        fallback: Fallback,
+        max_chars: int = MAX_CHARS,
+        append_interval: float = APPEND_INTERVAL,
+        max_age: float = MAX_STREAM_AGE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._target = target
+        self._budgets = budgets
+        self._support = support
+        self._fallback = fallback
+        self._max_chars = max_chars
+        self._interval = append_interval
+        self._max_age = max_age
+        self._clock = clock
+        self._open = True
+        self._ts: str | None = None
+        self._live = False
+        self._broken = False
+        self._born = 0.0
+        self._last_send = 0.0
+        self._sent = ""
+        self._pending = ""
+        self._delegate: StreamedReply | None = None
+        self._wake = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._pump_task: asyncio.Task[None] | None = None
+
+    # -- StreamedReply ------------------------------------------------------------------
+
+    @property
+    def message_ids(self) -> list[str]:
+        if self._delegate is not None:
+            return list(self._delegate.message_ids)
+        return [self._ts] if self._ts else []
+
+    async def start(self) -> None:
+        self._check_open()
+
+    async def append(self, text: str) -> None:
+        self._check_open()
+        if not text:
+            return
+        self._pending += text
+        if self._pump_task is None:
+            self._pump_task = asyncio.create_task(self._pump(), name="slack-native-stream")
+        self._wake.set()
+
+    async def finish(self) -> None:
+        delegate = await self._close(final=True)
+        await delegate.finish()
+
+    async def stop(self) -> None:
+        delegate = await self._close(final=False)
+        await delegate.stop()
+
+    async def fail(self, notice: str) -> None:
+        delegate = await self._close(final=False)
+        await delegate.fail(notice)
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise ReplyClosedError("this Slack reply is already closed")
+
+    # -- the pump -----------------------------------------------------------------------
+
+    async def _pump(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._closing.is_set():
+                return
+            try:
+                await self._step()
+            except Exception:
+                logger.exception("Slack reply update failed")
+                if self._delegate is not None:
+                    return
+                self._live, self._broken = False, True
+                self._wake.set()
+
+    async def _step(self) -> None:
+        if self._delegate is not None:
+            await self._forward()
+        elif self._broken:
+            await self._hand_over(self._ts)
+        elif self._ts is None:
+            await self._start_stream()
+        elif await self._append_pending():
+            self._wake.set()
+
+    async def _forward(self) -> None:
+        text, self._pending = self._pending, ""
+        if text and self._delegate is not None:
+            await self._delegate.append(text)
+
+    async def _start_stream(self) -> None:
+        budget = self._budgets.start_stop(self._target.workspace)
+        if not self._support.usable(self._target.channel) or not budget.try_take():
+            await self._hand_over(None)
+            return
+        text, keep = split_safe(self._pending)
+        if len(text) > self._max_chars:
+            await self._hand_over(None)
+            return
+        self._pending = keep
+        try:
+            data = await self._start_call(text)
+        except SinkError as exc:
+            self._pending = text + self._pending
+            await self._start_failed(exc)
+            return
+        self._ts = str(data.get("ts") or "") or None
+        if self._ts is None:
+            self._pending = text + self._pending
+            await self._hand_over(None)
+            return
+        self._sent, self._live = text, True
+        self._born = self._last_send = self._clock()
+
+    async def _start_call(self, text: str) -> dict[str, Any]:
+        chunks: list[dict[str, Any]] = []
+        if self._support.stop_chunk:
+            chunks.append({"type": "blocks", "blocks": [stop_actions(self._target.value)]})
+        if text:
+            chunks.append({"type": "markdown_text", "text": sanitize(text)})
+        try:
+            return await call("chat.startStream", self._start_request(chunks))
+        except SinkError as exc:
+            if not (self._support.stop_chunk and _code(exc) in CHUNK_REJECTED):
+                raise
+            self._support.stop_chunk = False
+            logger.info("Slack refused the Stop button chunk; streaming without it")
+            return await call("chat.startStream", self._start_request(chunks[1:]))
+
+    def _start_request(self, chunks: list[dict[str, Any]]) -> Any:
+        target = self._target
+        return self._client.chat_startStream(
+            channel=target.channel,
+            thread_ts=target.thread,
+            recipient_user_id=target.user or None,
+            recipient_team_id=(target.user_team or target.workspace) if target.user else None,
+            chunks=chunks or None,
+        )
+
+    async def _start_failed(self, exc: SinkError) -> None:
+        code = _code(exc)
+        if isinstance(exc, SinkRateLimited):
+            self._budgets.start_stop(self._target.workspace).pause(exc.retry_after)
+        elif code in NATIVE_UNAVAILABLE:
+            self._support.refuse(self._target.channel, code)
+        else:
+            logger.warning("chat.startStream failed (%s); using chat.update", exc)
+        await self._hand_over(None)
+
+    async def _append_pending(self) -> bool:
+        """Send buffered text if allowed now; True when the pump should come back soon."""
+        if self._clock() - self._born > self._max_age:
+            await self._hand_over(self._ts, stop_stream=True)
+            return False
+        if len(self._sent) + len(self._pending) > self._max_chars:
+            await self._hand_over(self._ts, stop_stream=True)
+            return False
+        if await self._closing_within(self._append_delay()):
+            return False
+        text, keep = split_safe(self._pending)
+        if not text:
+            return False
+        if not self._budgets.append(self._target.workspace).try_take():
+            return True
+        self._pending = keep
+        await self._send_append(text)
+        return bool(self._pending)
+
+    def _append_delay(self) -> float:
+        spacing = self._last_send + self._interval - self._clock()
+        return max(spacing, self._budgets.append(self._target.workspace).wait_time(), 0.0)
+
+    async def _send_append(self, text: str) -> None:
+        request = self._client.chat_appendStream(
+            channel=self._target.channel,
+            ts=self._ts or "",
+            chunks=[{"type": "markdown_text", "text": sanitize(text)}],
+        )
+        self._last_send = self._clock()
+        try:
+            await call("chat.appendStream", request)
+        except SinkRateLimited as exc:
+            self._budgets.append(self._target.workspace).pause(exc.retry_after)
+            self._pending = text + self._pending
+            return
+        except SinkError as exc:
+            self._pending = text + self._pending
+            expired = _code(exc) == STREAM_EXPIRED
+            logger.info("native stream ended (%s); continuing with chat.update", exc)
+            await self._hand_over(self._ts, stop_stream=not expired)
+            return
+        self._sent += text
+
+    async def _closing_within(self, delay: float) -> bool:
+        if delay <= 0:
+            return self._closing.is_set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), delay)
+        return self._closing.is_set()
+
+    # -- hand-over and closing ----------------------------------------------------------
+
+    async def _hand_over(
+        self, continue_message: str | None, *, stop_stream: bool = False
+    ) -> StreamedReply:
+        if stop_stream:
+            await self._stop_stream(final=False)
+        self._live = False
+        shown = self._sent if continue_message else ""
+        delegate = self._fallback(continue_message, shown)
+        self._delegate = delegate
+        await delegate.start()
+        self._wake.set()
+        return delegate
+
+    async def _stop_stream(self, *, final: bool) -> bool:
+        """End the live stream (with any remaining text when ``final``); False if it failed."""
+        if not self._live or not self._budgets.start_stop(self._target.workspace).try_take():
+            return False
+        self._live = False
+        rest = self._pending if final else ""
+        request = self._client.chat_stopStream(
+            channel=self._target.channel,
+            ts=self._ts or "",
+            chunks=[{"type": "markdown_text", "text": sanitize(rest)}] if rest else None,
+            blocks=[final_actions(self._target.value)] if final else None,
+        )
+        try:
+            await call("chat.stopStream", request)
+        except SinkError as exc:
+            logger.info("chat.stopStream failed (%s); chat.update finishes the message", exc)
+            return False
+        if rest:
+            self._sent, self._pending = self._sent + rest, ""
+        return True
+
+    async def _close(self, *, final: bool) -> StreamedReply:
+        self._check_open()
+        self._open = False
+        self._closing.set()
+        self._wake.set()
+        if self._pump_task is not None:
+            await self._pump_task
+        delegate = self._delegate
+        if delegate is None:
+            if self._live:
+                await self._stop_stream(final=final)
+            delegate = await self._hand_over(self._ts)
+        await self._forward()
+        return delegate
+
+
+def _code(exc: SinkError) -> str:
+    cause = exc.__cause__
+    return error_code(cause) if cause is not None else ""

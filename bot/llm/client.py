@@ -1,0 +1,262 @@
+"""``ChatCompletionsClient``: the OpenAI-compatible ``ChatModel`` over httpx.
+
+``POST {base_url}/chat/completions`` with ``Authorization: Bearer <key>``. Streams server-sent
+events (``sse``), decodes chunks (``chunks``) and maps failures to typed errors (``failures``).
+
+Timeouts (``LLMTimeouts``), each raising ``LLMTimeout`` that names which one fired:
+
+- ``connect``: opening the TCP/TLS connection (httpx's connect timeout).
+- ``first_token``: from sending the request until the first event (text, reasoning, a finished
+  choice or usage). Role-only chunks and keep-alive comments do not count. In non-stream mode it
+  bounds the wait for the whole answer, which is then its first token.
+- ``idle``: after the first event, the longest wait for the next one (measured from when the
+  consumer asks for it). A stalled stream fails with ``LLMTimeout``; whatever the consumer
+  already received stays valid (the engine keeps the partial text).
+
+Retries: at most ``max_retries`` more attempts, only while nothing has been yielded, and only
+for retryable errors (429, 408, 409, 5xx, connection failures, connect and first-token
+timeouts, a retryable error object before the first event). The wait is the server's
+``Retry-After`` / ``retry-after-ms`` when given (a request to wait longer than
+``MAX_RETRY_AFTER`` seconds fails at once with ``LLMRateLimited``), else exponential backoff
+``min(0.5 * 2**attempt, 8) s`` with up to 25 % jitter. Once an event is yielded nothing is
+retried: a retry would duplicate text.
+
+A 200 answer with a JSON body to a streaming request (a server that ignores ``stream: true``)
+is read as a non-streamed completion. The API key is never logged nor put into an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+from bot.errors import LLMError, LLMProtocolError, LLMTimeout
+from bot.llm.base import CompletionRequest, StreamEvent
+from bot.llm.chunks import ChunkDecoder, parse_completion
+from bot.llm.failures import error_from_status
+from bot.llm.reader import EventReader, transport_errors
+
+logger = logging.getLogger(__name__)
+
+COMPLETIONS_PATH = "chat/completions"
+MAX_RETRY_AFTER = 60.0
+BACKOFF_BASE = 0.5
+BACKOFF_MAX = 8.0
+WRITE_TIMEOUT = 30.0
+
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class LLMTimeouts:
+    """Seconds allowed to connect, to get the first event, and between later events."""
+
+    connect: float
+    first_token: float
+    idle: float
+
+
+def build_http_client(base_url: str, connect_timeout: float) -> httpx.AsyncClient:
+    """The shared ``httpx.AsyncClient`` for ``base_url`` (e.g. ``https://api.302.ai/v1``).
+
+    Requests go to ``{base_url}/chat/completions``. A base URL that already ends in
+    ``/chat/completions`` (a common copy-paste from provider docs) is trimmed, with a warning.
+    Read timeouts are left to the client's own first-token and idle watchdogs.
+    """
+    base = base_url.rstrip("/")
+    suffix = "/" + COMPLETIONS_PATH
+    if base.endswith(suffix):
+        logger.warning("LLM base URL ends in %s; using %s", suffix, base[: -len(suffix)])
+        base = base[: -len(suffix)]
+    return httpx.AsyncClient(
+        base_url=base + "/",
+        timeout=_http_timeout(connect_timeout),
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
+    )
+
+
+class ChatCompletionsClient:
+    """Streams chat completions from an OpenAI-compatible endpoint (see the module doc)."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        api_key: str,
+        timeouts: LLMTimeouts,
+        max_retries: int = 2,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if not http.base_url.host:
+            raise ValueError("the httpx client needs a base_url; use build_http_client()")
+        self._http = http
+        self._api_key = api_key
+        self._timeouts = timeouts
+        self._max_retries = max(0, max_retries)
+        self._sleep = sleep
+        self._http_timeout = _http_timeout(timeouts.connect)
+
+    def __repr__(self) -> str:
+        return f"ChatCompletionsClient(base_url={str(self._http.base_url)!r})"
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+        """Yield the answer's events as they arrive; raise ``LLMError`` on failure."""
+        body = request_body(request, stream=True)
+        async with AsyncExitStack() as stack:
+            reader, events = await self._retrying(lambda: self._open(stack, body, request))
+            while events:
+                for event in events:
+                    yield event
+                events = await self._next_events(reader)
+            await reader.drain()
+
+    async def complete(self, request: CompletionRequest) -> list[StreamEvent]:
+        """Non-streaming mode: one request, the whole answer as the same events."""
+        body = request_body(request, stream=False)
+        return await self._retrying(lambda: self._complete_once(body, request))
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        number = 0
+        while True:
+            try:
+                return await attempt()
+            except LLMError as err:
+                delay = self._retry_delay(err, number)
+                if delay is None:
+                    raise
+                number += 1
+                logger.info(
+                    "LLM request failed (%s); retry %d of %d in %.2f s",
+                    err,
+                    number,
+                    self._max_retries,
+                    delay,
+                )
+                await self._sleep(delay)
+
+    def _retry_delay(self, err: LLMError, number: int) -> float | None:
+        """Seconds before the next attempt, or ``None`` to give up and raise ``err``."""
+        if not err.retryable or number >= self._max_retries:
+            return None
+        retry_after: float | None = getattr(err, "retry_after", None)
+        if retry_after is not None:
+            return retry_after if retry_after <= MAX_RETRY_AFTER else None
+        backoff: float = min(BACKOFF_BASE * 2**number, BACKOFF_MAX)
+        return backoff * (1 - 0.25 * random.random())
+
+    async def _open(
+        self, outer: AsyncExitStack, body: dict[str, Any], request: CompletionRequest
+    ) -> tuple[EventReader, list[StreamEvent]]:
+        """One attempt: send, check the status, read up to the first events."""
+        async with AsyncExitStack() as attempt:
+            try:
+                async with asyncio.timeout(self._timeouts.first_token):
+                    reader, events = await self._start(attempt, body, request)
+            except TimeoutError:
+                raise self._timeout("first-token", self._timeouts.first_token) from None
+            outer.push_async_exit(attempt.pop_all())
+            return reader, events
+
+    async def _start(
+        self, stack: AsyncExitStack, body: dict[str, Any], request: CompletionRequest
+    ) -> tuple[EventReader, list[StreamEvent]]:
+        model = request.params.model
+        logger.debug("POST %s model=%s stream=True", COMPLETIONS_PATH, model)
+        with transport_errors(self._timeouts.connect):
+            response = await stack.enter_async_context(
+                self._http.stream(
+                    "POST",
+                    COMPLETIONS_PATH,
+                    json=body,
+                    headers=self._headers("text/event-stream"),
+                    timeout=self._http_timeout,
+                )
+            )
+            await self._check_status(response, model)
+            reader = EventReader(response, ChunkDecoder(request.params.n, model=model))
+            if _is_json(response):
+                reader.ended = True
+                return reader, parse_completion(_json(await response.aread()), model=model)
+            return reader, await reader.next_events()
+
+    async def _next_events(self, reader: EventReader) -> list[StreamEvent]:
+        try:
+            async with asyncio.timeout(self._timeouts.idle):
+                with transport_errors(self._timeouts.connect):
+                    return await reader.next_events()
+        except TimeoutError:
+            raise self._timeout("idle", self._timeouts.idle) from None
+
+    async def _complete_once(
+        self, body: dict[str, Any], request: CompletionRequest
+    ) -> list[StreamEvent]:
+        model = request.params.model
+        logger.debug("POST %s model=%s stream=False", COMPLETIONS_PATH, model)
+        try:
+            async with asyncio.timeout(self._timeouts.first_token):
+                with transport_errors(self._timeouts.connect):
+                    response = await self._http.post(
+                        COMPLETIONS_PATH,
+                        json=body,
+                        headers=self._headers("application/json"),
+                        timeout=self._http_timeout,
+                    )
+        except TimeoutError:
+            raise self._timeout("first-token", self._timeouts.first_token) from None
+        await self._check_status(response, model)
+        return parse_completion(_json(response.content), model=model)
+
+    async def _check_status(self, response: httpx.Response, model: str) -> None:
+        if response.is_success:
+            return
+        body = await response.aread()
+        raise error_from_status(
+            response.status_code, response.headers, body, model=model, secret=self._api_key
+        )
+
+    def _headers(self, accept: str) -> dict[str, str]:
+        headers = {"Accept": accept}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        return headers
+
+    @staticmethod
+    def _timeout(which: str, seconds: float) -> LLMTimeout:
+        return LLMTimeout(f"{which} timeout: no answer from the model within {seconds:g} s")
+
+
+def request_body(request: CompletionRequest, *, stream: bool) -> dict[str, Any]:
+    """The JSON body for ``request``: parameters, messages, stream flags and ``user``."""
+    body = request.params.to_api()
+    body["messages"] = request.messages
+    body["stream"] = stream
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    if request.user:
+        body["user"] = request.user
+    return body
+
+
+def _http_timeout(connect: float) -> httpx.Timeout:
+    return httpx.Timeout(connect=connect, read=None, write=WRITE_TIMEOUT, pool=None)
+
+
+def _is_json(response: httpx.Response) -> bool:
+    content_type: str = response.headers.get("content-type", "")
+    return content_type.startswith("application/json")
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise LLMProtocolError(f"the completion is not valid JSON: {body[:200]!r}") from None

@@ -1,0 +1,97 @@
+"""Read an open streaming httpx response as ``StreamEvent``s, and translate transport errors.
+
+``EventReader`` pulls bytes, splits lines (``sse.LineSplitter``), frames events
+(``sse.SSEDecoder``) and decodes chunks (``chunks.ChunkDecoder``), one non-empty batch of events
+per call, so the client can put its first-token and idle deadlines around each call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+
+from bot.errors import LLMTimeout, LLMUnavailable
+from bot.llm.base import StreamEvent
+from bot.llm.chunks import ChunkDecoder
+from bot.llm.sse import LineSplitter, SSEDecoder
+
+logger = logging.getLogger(__name__)
+
+DRAIN_TIMEOUT = 0.25
+
+
+class EventReader:
+    """Reads an open streaming response, one batch of events at a time."""
+
+    __slots__ = ("_bytes", "_chunks", "_exhausted", "_lines", "_sse", "ended")
+
+    def __init__(self, response: httpx.Response, chunks: ChunkDecoder) -> None:
+        self._bytes = response.aiter_bytes()
+        self._lines = LineSplitter()
+        self._sse = SSEDecoder()
+        self._chunks = chunks
+        self.ended = False
+        self._exhausted = False
+
+    async def next_events(self) -> list[StreamEvent]:
+        """The next non-empty batch of events; ``[]`` only once the answer is complete."""
+        while not self.ended:
+            try:
+                data = await anext(self._bytes)
+            except StopAsyncIteration:
+                self.ended = self._exhausted = True
+                return self._at_end()
+            events = self._feed(self._lines.feed(data))
+            if self._chunks.done:
+                self.ended = True
+            if events:
+                return events
+        return []
+
+    async def drain(self) -> None:
+        """Read what follows ``[DONE]`` (normally nothing) so the connection can be reused."""
+        if not self._chunks.done or self._exhausted:
+            return
+        try:
+            async with asyncio.timeout(DRAIN_TIMEOUT):
+                async for _ in self._bytes:
+                    pass
+            self._exhausted = True
+        except (TimeoutError, httpx.HTTPError):
+            logger.debug("could not drain the response after [DONE]; closing the connection")
+
+    def _feed(self, lines: list[str]) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        for line in lines:
+            data = self._sse.feed(line)
+            if data is not None:
+                events.extend(self._chunks.feed(data))
+        return events
+
+    def _at_end(self) -> list[StreamEvent]:
+        events = self._feed(self._lines.flush())
+        tail = self._sse.flush()
+        if tail is not None:
+            events.extend(self._chunks.feed(tail))
+        return events + self._chunks.finish()
+
+
+@contextmanager
+def transport_errors(connect_timeout: float) -> Iterator[None]:
+    """Translate httpx's transport exceptions into ``LLMError``s."""
+    try:
+        yield
+    except httpx.ConnectTimeout:
+        raise LLMTimeout(
+            f"connect timeout: could not connect within {connect_timeout:g} s"
+        ) from None
+    except httpx.TimeoutException as exc:
+        raise LLMTimeout(f"timeout talking to the completions endpoint: {exc!r}") from None
+    except httpx.TransportError as exc:
+        raise LLMUnavailable(
+            f"could not reach or read the completions endpoint: {type(exc).__name__}: {exc}"
+        ) from None

@@ -1,0 +1,54 @@
+"""``ReplyFactory``: what adapters use to make a ``ProgressiveReply`` for one reply target.
+
+One factory (one ``RateScheduler``, one ``Clock``) serves the whole process, so every reply in
+a rate scope shares that scope's budget.
+"""
+
+from __future__ import annotations
+
+from bot.reply.base import MessageSink
+from bot.reply.clock import Clock, SystemClock
+from bot.reply.progressive import INDICATOR, PLACEHOLDER, ProgressiveReply
+from bot.reply.scheduler import RateScheduler
+
+
+class ReplyFactory:
+    """Creates progressive replies that share one scheduler and clock."""
+
+    def __init__(
+        self,
+        scheduler: RateScheduler,
+        clock: Clock,
+        *,
+        indicator: str = INDICATOR,
+        placeholder: str = PLACEHOLDER,
+    ) -> None:
+        self.scheduler = scheduler
+        self.clock = clock
+        self.indicator = indicator
+        self.placeholder = placeholder
+
+    @classmethod
+    def default(cls) -> ReplyFactory:
+        """A factory on real time with the default indicator and placeholder."""
+        clock = SystemClock()
+        return cls(RateScheduler(clock), clock)
+
+    def create(
+        self, sink: MessageSink, *, continue_message: str | None = None, shown_text: str = ""
+    ) -> ProgressiveReply:
+        """A reply written through ``sink``.
+
+        ``continue_message`` adopts a message that already exists (for example a Slack native
+        stream that expired): the reply keeps editing it, starting from ``shown_text``, the text
+        it shows now, which also begins the reply's answer.
+        """
+        return ProgressiveReply(
+            sink,
+            self.scheduler,
+            self.clock,
+            indicator=self.indicator,
+            placeholder=self.placeholder,
+            continue_message=continue_message,
+            shown_text=shown_text,
+        )

@@ -1,0 +1,329 @@
+"""``ProgressiveReply``: a streamed answer shown through any platform's ``MessageSink``.
+
+How it behaves:
+
+* ``start()`` posts the placeholder at once (not throttled). The first text after it is edited
+  in immediately when the scope has a token (it ranks before every stream already served).
+* ``append()`` only records text and wakes a background flusher: it never waits on the platform.
+  The flusher owns every post and edit, so at most one request per message is in flight, and
+  it always sends the latest text (intermediate states coalesce).
+* Later edits of a message wait ``min_edit_interval`` and their turn in the scope's budget.
+* Text runs over into continuation messages at the platform limit (``bot.reply.split``); a
+  finalised message is never edited again.
+* ``finish()``/``fail()``/``stop()`` return once the platform shows the final state. Final edits
+  go first in the scope and are retried after 429s (``retry_after`` honoured) and other errors,
+  until delivered or a bounded give-up (``MAX_FINAL_FAILURES`` failures, ``RETRY_WINDOW``
+  seconds of failing, or ``FINAL_QUEUE_LIMIT`` seconds of waiting), which is logged.
+* After ``finish()`` the messages joined with ``split.join_parts`` equal
+  ``sink.sanitize(answer)``; an empty (or blank) answer shows ``EMPTY_ANSWER`` instead.
+  ``fail(notice)`` keeps the text and appends ``_⚠ notice_``; ``stop()`` keeps the text and
+  appends ``STOPPED_MARK`` (an open code block is closed first in both cases).
+* A message that can no longer be edited (``SinkMessageGone``) is replaced: its text is posted
+  as a new message and the old id leaves ``message_ids``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.errors import ReplyClosedError, SinkError, SinkMessageGone, SinkRateLimited
+from bot.reply.base import MessageSink
+from bot.reply.clock import Clock
+from bot.reply.layout import Layout
+from bot.reply.scheduler import RateScheduler
+
+logger = logging.getLogger(__name__)
+
+INDICATOR = " ▌"
+PLACEHOLDER = "…"
+EMPTY_ANSWER = "_(no answer)_"
+STOPPED_MARK = "_(stopped)_"
+FAILED_MARK = "_⚠ {notice}_"
+
+MAX_FINAL_FAILURES = 12
+RETRY_WINDOW = 120.0
+FINAL_QUEUE_LIMIT = 900.0
+MAX_BACKOFF = 30.0
+
+
+class ReplyStatus(StrEnum):
+    OPEN = "open"
+    FINISHED = "finished"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+@dataclass(slots=True)
+class _Message:
+    id: str | None
+    shown: str
+    final: bool = False
+    sent_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    index: int
+    text: str
+    final: bool
+    post: bool
+
+
+class ProgressiveReply:
+    """A ``StreamedReply`` that posts once and edits progressively within a rate budget."""
+
+    def __init__(
+        self,
+        sink: MessageSink,
+        scheduler: RateScheduler,
+        clock: Clock,
+        *,
+        indicator: str = INDICATOR,
+        placeholder: str = PLACEHOLDER,
+        continue_message: str | None = None,
+        shown_text: str = "",
+    ) -> None:
+        if not placeholder.strip():
+            raise ValueError("the placeholder must not be blank")
+        limits = sink.limits
+        self._sink, self._clock = sink, clock
+        self._interval = max(0.0, limits.min_edit_interval)
+        self._scope = scheduler.scope(limits)
+        self._slot = self._scope.slot(f"{limits.rate_scope}/{id(self):x}")
+        self._layout = Layout(limits.max_chars, indicator)
+        self._placeholder = placeholder[: limits.max_chars]
+        self._pieces = [shown_text] if shown_text else []
+        self._size = len(shown_text)
+        self._suffix = ""
+        self._status = ReplyStatus.OPEN
+        self._messages: list[_Message] = []
+        if continue_message is not None:
+            self._messages.append(_Message(continue_message, shown_text))
+        self._started = continue_message is not None
+        self._display_cache: tuple[int, str] = (-1, "")
+        self._dirty = asyncio.Event()
+        self._io = asyncio.Lock()
+        self._flusher: asyncio.Task[None] | None = None
+        self._retry_at = 0.0
+        self._failures = 0
+        self._first_failure: float | None = None
+        self._close_deadline = math.inf
+        self._gave_up = False
+
+    @property
+    def message_ids(self) -> list[str]:
+        return [message.id for message in self._messages if message.id is not None]
+
+    @property
+    def status(self) -> ReplyStatus:
+        return self._status
+
+    @property
+    def text(self) -> str:
+        """The answer text appended so far (before sanitising)."""
+        return "".join(self._pieces)
+
+    @property
+    def delivered(self) -> bool:
+        """Whether the platform shows the reply's current target state."""
+        return self._next_step() is None
+
+    async def start(self) -> None:
+        if self._started or self._status is not ReplyStatus.OPEN:
+            return
+        self._started = True
+        async with self._io:
+            step = self._next_step()
+            if step is None or not step.post:
+                return
+            try:
+                await self._send(step)
+            except SinkRateLimited as exc:
+                self._scope.rate_limited(exc.retry_after)
+                self._wake()
+
+    async def append(self, text: str) -> None:
+        if self._status is not ReplyStatus.OPEN:
+            raise ReplyClosedError(f"append() on a reply that is {self._status}")
+        if text:
+            self._pieces.append(text)
+            self._size += len(text)
+            self._wake()
+
+    async def finish(self) -> None:
+        await self._close(ReplyStatus.FINISHED, None)
+
+    async def fail(self, notice: str) -> None:
+        await self._close(ReplyStatus.FAILED, FAILED_MARK.format(notice=_one_line(notice)))
+
+    async def stop(self) -> None:
+        await self._close(ReplyStatus.STOPPED, STOPPED_MARK)
+
+    async def _close(self, status: ReplyStatus, mark: str | None) -> None:
+        if self._status is not ReplyStatus.OPEN:
+            raise ReplyClosedError(f"{status} requested on a reply that is {self._status}")
+        if mark is not None:
+            self._suffix = self._mark_suffix(self._sink.sanitize(mark))
+        self._status = status
+        self._close_deadline = self._clock.monotonic() + FINAL_QUEUE_LIMIT
+        self._failures, self._first_failure, self._retry_at = 0, None, 0.0
+        self._scope.promote(self._slot)
+        self._wake()
+        if self._flusher is not None:
+            await asyncio.shield(self._flusher)
+
+    def _mark_suffix(self, mark: str) -> str:
+        display = self._display()
+        if not display.strip():
+            return mark
+        self._layout.update(display, closed=False)
+        fence = self._layout.end_state(display)
+        close = f"{'' if display.endswith(chr(10)) else chr(10)}{fence.chars}" if fence else ""
+        return f"{close}\n\n{mark}"
+
+    def _wake(self) -> None:
+        self._dirty.set()
+        if self._flusher is None or self._flusher.done():
+            loop = asyncio.get_running_loop()
+            self._flusher = loop.create_task(self._flush(), name=f"reply-{self._slot.label}")
+
+    def _display(self) -> str:
+        size = self._size + len(self._suffix)
+        if self._display_cache[0] != size:
+            if len(self._pieces) > 1:
+                self._pieces = ["".join(self._pieces)]
+            raw = self._pieces[0] if self._pieces else ""
+            self._display_cache = (size, self._sink.sanitize(raw) + self._suffix)
+        return self._display_cache[1]
+
+    def _targets(self) -> list[tuple[str, bool]]:
+        """(text, final) for every message the reply should consist of now."""
+        display = self._display()
+        closed = self._status is not ReplyStatus.OPEN
+        if not display.strip():
+            if closed:
+                return [(EMPTY_ANSWER, True)]
+            return [(self._placeholder, False)] if self._started or self._messages else []
+        self._layout.update(display, closed=closed)
+        parts = [(part, True) for part in self._layout.parts]
+        return [*parts, (self._layout.live(display, closed=closed), closed)]
+
+    def _next_step(self) -> _Step | None:
+        for index, (text, final) in enumerate(self._targets()):
+            message = self._messages[index] if index < len(self._messages) else None
+            if message is None or message.id is None:
+                return _Step(index, text, final, post=True)
+            if message.shown != text or (final and not message.final):
+                return _Step(index, text, final, post=False)
+        return None
+
+    async def _flush(self) -> None:
+        while not self._gave_up:
+            step = self._next_step()
+            if step is None:
+                if self._status is not ReplyStatus.OPEN:
+                    return
+                self._dirty.clear()
+                await self._dirty.wait()
+            elif await self._turn(step):
+                await self._attempt()
+
+    async def _turn(self, step: _Step) -> bool:
+        """Wait for this stream's turn in the scope; False (and give up) past the deadline."""
+        not_before = self._retry_at
+        message = self._messages[step.index] if step.index < len(self._messages) else None
+        paced = self._status is ReplyStatus.OPEN and not step.post and not step.final
+        if paced and message is not None and message.sent_at is not None:
+            not_before = max(not_before, message.sent_at + self._interval)
+        granted = await self._scope.acquire(
+            self._slot, not_before=not_before, deadline=self._close_deadline
+        )
+        if not granted:
+            self._give_up(f"no turn in scope {self._scope.name} within {FINAL_QUEUE_LIMIT:.0f}s")
+        return granted
+
+    async def _attempt(self) -> None:
+        """Send whatever is due now (the latest text), with the token just granted."""
+        async with self._io:
+            step = self._next_step()
+            if step is None:
+                self._scope.refund()
+                return
+            try:
+                await self._send(step)
+            except SinkRateLimited as exc:
+                self._scope.rate_limited(exc.retry_after)
+                self._failed(exc, exc.retry_after, backoff=False)
+            except SinkMessageGone as exc:
+                self._gone(step, exc)
+            except SinkError as exc:
+                self._failed(exc, self._backoff(), backoff=True)
+            except Exception as exc:
+                logger.exception("sink of %s failed unexpectedly", self._slot.label)
+                self._failed(exc, self._backoff(), backoff=True)
+            else:
+                self._scope.succeeded()
+                self._failures, self._first_failure = 0, None
+
+    async def _send(self, step: _Step) -> None:
+        sent_at = self._clock.monotonic()
+        if step.post:
+            message_id = await self._sink.post(step.text, final=step.final)
+            record = _Message(message_id, step.text, step.final)
+            if step.text != self._placeholder:
+                record.sent_at = sent_at
+            if step.index < len(self._messages):
+                self._messages[step.index] = record
+            else:
+                self._messages.append(record)
+            return
+        message = self._messages[step.index]
+        assert message.id is not None
+        await self._sink.edit(message.id, step.text, final=step.final)
+        message.shown, message.final, message.sent_at = step.text, step.final, sent_at
+
+    def _gone(self, step: _Step, exc: SinkMessageGone) -> None:
+        if step.post:
+            self._failed(exc, self._backoff(), backoff=True)
+            return
+        logger.info(
+            "message %s of %s is gone (%s); posting its text anew",
+            self._messages[step.index].id,
+            self._slot.label,
+            exc,
+        )
+        self._messages[step.index] = _Message(None, "")
+
+    def _backoff(self) -> float:
+        return min(MAX_BACKOFF, 0.5 * 2.0 ** min(self._failures, 8))
+
+    def _failed(self, exc: BaseException, wait: float, *, backoff: bool) -> None:
+        now = self._clock.monotonic()
+        self._failures += 1
+        if self._first_failure is None:
+            self._first_failure = now
+        if backoff:
+            self._retry_at = now + wait
+        logger.debug("%s: request failed (%s), retry in %.2fs", self._slot.label, exc, wait)
+        if self._status is ReplyStatus.OPEN:
+            return
+        if self._failures >= MAX_FINAL_FAILURES or now + wait - self._first_failure > RETRY_WINDOW:
+            self._give_up(f"{self._failures} failures, last: {exc!r}")
+
+    def _give_up(self, reason: str) -> None:
+        self._gave_up = True
+        logger.error(
+            "giving up delivering the %s reply %s (messages %s): %s",
+            self._status,
+            self._slot.label,
+            self.message_ids,
+            reason,
+        )
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) or "failed"

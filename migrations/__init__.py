@@ -1,0 +1,1 @@
+"""Alembic migration scripts for Threadline's database (run through ``bot.store.migrate``)."""

@@ -1,0 +1,232 @@
+"""An in-memory chat platform for ``MessageSink`` tests and benchmarks, on virtual time.
+
+``FakePlatform`` holds the state every ``FakeSink`` shares: the messages, one token bucket per
+rate scope (all sinks of a scope draw from it, like a Slack workspace's ``chat.update`` budget),
+a log of every call, and the invariant violations it saw:
+
+* a message over ``max_chars`` (refused with ``SinkError``, like Discord's 50035);
+* two requests in flight for one message;
+* an edit of a message after it was sent with ``final=True``;
+* an empty text.
+
+Faults: ``inject(exc, kind=..., times=...)`` queues exceptions for the next calls, ``fault`` is an
+optional hook deciding per call, and ``make_gone(id)`` makes a message uneditable (deleted).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from bot.errors import SinkError, SinkMessageGone, SinkRateLimited
+from bot.reply.base import SinkLimits
+from bot.reply.clock import Clock
+from bot.reply.split import join_parts
+
+_MASS_MENTION = re.compile(r"@(everyone|here)\b")
+
+
+def neutralise_mentions(text: str) -> str:
+    """Discord-like sanitising: break ``@everyone``/``@here`` with a zero-width space."""
+    return _MASS_MENTION.sub("@\u200b\\1", text)
+
+
+@dataclass(slots=True)
+class SinkCall:
+    """One post or edit as the platform saw it."""
+
+    kind: str
+    message_id: str
+    text: str
+    final: bool
+    scope: str
+    started: float
+    ended: float | None = None
+    outcome: str = "pending"
+
+
+class FakeBucket:
+    """A token bucket: ``capacity`` tokens, refilled at ``per_minute`` per minute."""
+
+    def __init__(self, clock: Clock, per_minute: float, capacity: int) -> None:
+        self._clock = clock
+        self.rate = per_minute / 60.0
+        self.capacity = float(max(1, capacity))
+        self.tokens = self.capacity
+        self._at = clock.monotonic()
+
+    def take(self) -> float | None:
+        """Take a token; return None, or the seconds until one is available (a 429)."""
+        now = self._clock.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return None
+        return (1.0 - self.tokens) / self.rate
+
+
+class FakePlatform:
+    """Messages, per-scope budgets and the call log shared by ``FakeSink`` instances."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.calls: list[SinkCall] = []
+        self.violations: list[str] = []
+        self.rate_limited = 0
+        self.fault: Callable[[SinkCall], BaseException | None] | None = None
+        self._messages: dict[str, str] = {}
+        self._final: set[str] = set()
+        self._gone: set[str] = set()
+        self._inflight: set[str] = set()
+        self._buckets: dict[str, FakeBucket] = {}
+        self._injected: deque[tuple[str, BaseException]] = deque()
+        self._ids = itertools.count(1)
+
+    @property
+    def messages(self) -> dict[str, str]:
+        """Current platform state: message id → text, in posting order."""
+        return dict(self._messages)
+
+    def bucket(self, scope: str, per_minute: float, capacity: int) -> FakeBucket:
+        if scope not in self._buckets:
+            self._buckets[scope] = FakeBucket(self.clock, per_minute, capacity)
+        return self._buckets[scope]
+
+    def inject(self, exc: BaseException, *, kind: str = "any", times: int = 1) -> None:
+        """Make the next ``times`` calls of ``kind`` ("post", "edit", "any") raise ``exc``."""
+        self._injected.extend((kind, exc) for _ in range(times))
+
+    def make_gone(self, message_id: str) -> None:
+        """Delete a message: it leaves ``messages`` and edits of it raise ``SinkMessageGone``."""
+        self._gone.add(message_id)
+        self._messages.pop(message_id, None)
+
+    def texts(self, message_ids: Iterable[str]) -> list[str]:
+        return [self._messages[message_id] for message_id in message_ids]
+
+    def joined(self, message_ids: Iterable[str]) -> str:
+        """The texts of ``message_ids`` joined with the fence markers removed."""
+        return join_parts(self.texts(message_ids))
+
+    def calls_for(self, message_id: str) -> list[SinkCall]:
+        return [call for call in self.calls if call.message_id == message_id]
+
+    def count(self, kind: str, outcome: str = "ok") -> int:
+        return sum(1 for call in self.calls if call.kind == kind and call.outcome == outcome)
+
+    def new_id(self) -> str:
+        return f"m{next(self._ids)}"
+
+    def begin(self, call: SinkCall) -> None:
+        """Record a call arriving; raise whatever the platform would answer with."""
+        self.calls.append(call)
+        if call.message_id in self._inflight:
+            self._violate(call, "a second request while one is in flight")
+        self._inflight.add(call.message_id)
+        exc = self._take_fault(call)
+        if exc is not None:
+            self._refuse(call, exc, "fault")
+        if call.kind == "edit" and call.message_id in self._gone:
+            self._refuse(call, SinkMessageGone(f"{call.message_id} is gone"), "gone")
+        if call.kind == "edit" and call.message_id in self._final:
+            self._violate(call, "edited after its final edit")
+
+    def refuse(self, call: SinkCall, exc: BaseException, outcome: str) -> None:
+        self._refuse(call, exc, outcome)
+
+    def complete(self, call: SinkCall) -> None:
+        self._inflight.discard(call.message_id)
+        call.ended, call.outcome = self.clock.monotonic(), "ok"
+        if call.message_id not in self._gone:
+            self._messages[call.message_id] = call.text
+        if call.final:
+            self._final.add(call.message_id)
+
+    def _take_fault(self, call: SinkCall) -> BaseException | None:
+        if self._injected and self._injected[0][0] in ("any", call.kind):
+            return self._injected.popleft()[1]
+        return self.fault(call) if self.fault is not None else None
+
+    def _refuse(self, call: SinkCall, exc: BaseException, outcome: str) -> None:
+        self._inflight.discard(call.message_id)
+        call.ended, call.outcome = self.clock.monotonic(), outcome
+        if isinstance(exc, SinkRateLimited):
+            self.rate_limited += 1
+            call.outcome = "429"
+        raise exc
+
+    def _violate(self, call: SinkCall, what: str) -> None:
+        self.violations.append(f"{call.kind} of {call.message_id} at {call.started:.3f}: {what}")
+
+
+class FakeSink:
+    """A ``MessageSink`` onto a ``FakePlatform``.
+
+    ``SinkLimits`` tell the reply what to plan for; ``enforce_per_minute``/``enforce_burst``
+    (default: the same numbers) are what the platform actually allows in the scope.
+    ``count_posts`` makes posts draw from the budget too (Discord); by default only edits do
+    (Slack's ``chat.update``). ``latency`` is the virtual time each call takes.
+    """
+
+    def __init__(
+        self,
+        platform: FakePlatform,
+        *,
+        scope: str = "T1",
+        max_chars: int = 2000,
+        edits_per_minute: float = 50.0,
+        burst: int = 1,
+        min_edit_interval: float = 1.0,
+        enforce_per_minute: float | None = None,
+        enforce_burst: int | None = None,
+        count_posts: bool = False,
+        latency: float = 0.0,
+        sanitizer: Callable[[str], str] = neutralise_mentions,
+    ) -> None:
+        self.platform = platform
+        self._limits = SinkLimits(max_chars, scope, edits_per_minute, burst, min_edit_interval)
+        per_minute = edits_per_minute if enforce_per_minute is None else enforce_per_minute
+        capacity = burst if enforce_burst is None else enforce_burst
+        self._bucket = platform.bucket(scope, per_minute, capacity)
+        self._count_posts = count_posts
+        self._latency = latency
+        self._sanitizer = sanitizer
+        self.posted: list[str] = []
+
+    @property
+    def limits(self) -> SinkLimits:
+        return self._limits
+
+    async def post(self, text: str, *, final: bool) -> str:
+        call = self._call("post", self.platform.new_id(), text, final)
+        await self._serve(call, budgeted=self._count_posts)
+        self.posted.append(call.message_id)
+        return call.message_id
+
+    async def edit(self, message_id: str, text: str, *, final: bool) -> None:
+        call = self._call("edit", message_id, text, final)
+        await self._serve(call, budgeted=True)
+
+    def sanitize(self, text: str) -> str:
+        return self._sanitizer(text)
+
+    def _call(self, kind: str, message_id: str, text: str, final: bool) -> SinkCall:
+        now = self.platform.clock.monotonic()
+        return SinkCall(kind, message_id, text, final, self._limits.rate_scope, now)
+
+    async def _serve(self, call: SinkCall, *, budgeted: bool) -> None:
+        self.platform.begin(call)
+        if not call.text:
+            self.platform.refuse(call, SinkError("50006: cannot send an empty message"), "empty")
+        if len(call.text) > self._limits.max_chars:
+            self.platform.violations.append(f"{call.kind} of {len(call.text)} characters")
+            self.platform.refuse(call, SinkError("50035: content too long"), "too_long")
+        if budgeted and (retry_after := self._bucket.take()) is not None:
+            self.platform.refuse(call, SinkRateLimited(retry_after), "429")
+        if self._latency > 0:
+            await self.platform.clock.sleep(self._latency)
+        self.platform.complete(call)

@@ -1,0 +1,83 @@
+"""Fixtures and invariant checks for the progressive-reply tests (all on virtual time)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from bot.reply import split
+from bot.reply.clock import FakeClock
+from bot.reply.progressive import EMPTY_ANSWER, ProgressiveReply
+from bot.reply.scheduler import RateScheduler
+from tests.fakes.sink import FakePlatform, FakeSink, neutralise_mentions
+
+MakeSink = Callable[..., FakeSink]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def platform(clock: FakeClock) -> FakePlatform:
+    return FakePlatform(clock)
+
+
+@pytest.fixture
+def scheduler(clock: FakeClock) -> RateScheduler:
+    return RateScheduler(clock)
+
+
+@pytest.fixture
+def make_sink(platform: FakePlatform) -> MakeSink:
+    def make(**options: Any) -> FakeSink:
+        return FakeSink(platform, **options)
+
+    return make
+
+
+@pytest.fixture
+def make_reply(scheduler: RateScheduler, clock: FakeClock) -> Callable[..., ProgressiveReply]:
+    def make(sink: FakeSink, **options: Any) -> ProgressiveReply:
+        return ProgressiveReply(sink, scheduler, clock, **options)
+
+    return make
+
+
+def expected_text(answer: str) -> str:
+    """What the platform must show after ``finish()`` for ``answer``."""
+    return neutralise_mentions(answer) if answer.strip() else EMPTY_ANSWER
+
+
+def fence_open_after(text: str) -> split.Fence | None:
+    """The fence left open when ``text`` (a whole message) ends."""
+    return split.state_at_end(text, 0, None)
+
+
+def assert_delivered(platform: FakePlatform, reply: ProgressiveReply, expected: str) -> None:
+    """The invariants every closed reply must satisfy on the fake platform."""
+    assert platform.violations == []
+    ids = reply.message_ids
+    assert ids, "the reply has no messages"
+    texts = platform.texts(ids)
+    assert split.join_parts(texts) == expected
+    for text in texts[:-1]:
+        assert fence_open_after(text) is None, f"unbalanced code fence in {text!r}"
+    if fence_open_after(expected) is None:
+        assert fence_open_after(texts[-1]) is None
+    for message_id in ids:
+        assert_edit_history(platform, message_id)
+
+
+def assert_edit_history(platform: FakePlatform, message_id: str) -> None:
+    """Requests for one message ran one at a time, in order, and the last one was final."""
+    calls = [call for call in platform.calls_for(message_id) if call.outcome == "ok"]
+    assert calls, f"no successful request for {message_id}"
+    everything = platform.calls_for(message_id)
+    for before, after in zip(everything, everything[1:], strict=False):
+        assert before.ended is not None and before.ended <= after.started
+    assert calls[-1].final, f"the last request for {message_id} was not final"
+    assert [call.final for call in calls].count(True) == 1
