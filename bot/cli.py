@@ -58,8 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         build_parser().print_help()
         return EXIT_CONFIG
     try:
-        settings = load_settings(EnvReader.load())
-        setup_logging(settings.log_level, settings.log_format)
+        env = EnvReader.load()
+        settings = load_settings(env)
+        quiet = args.command == "console" and not env.is_set("LOG_LEVEL")
+        setup_logging("warning" if quiet else settings.log_level, settings.log_format)
         return asyncio.run(dispatch(args, settings))
     except ConfigError as exc:
         print(f"threadline: {exc}", file=sys.stderr)

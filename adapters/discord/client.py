@@ -68,7 +68,7 @@ class ThreadlineClient(discord.AutoShardedClient):
         super().__init__(
             intents=build_intents(message_content),
             shard_count=config.shard_count,
-            shard_ids=list(config.shard_ids) or None,
+            shard_ids=list(config.shard_ids) or None,  # type: ignore[arg-type]
             max_ratelimit_timeout=MAX_RATELIMIT_TIMEOUT,
             allowed_mentions=discord.AllowedMentions.none(),
             max_messages=None,

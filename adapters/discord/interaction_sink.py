@@ -3,8 +3,8 @@
 The first message replaces the deferred "thinking…" response (``PATCH …/messages/@original``),
 later ones are followups; neither needs channel permissions. Interaction tokens live 15
 minutes, so once fewer than ``TOKEN_MARGIN`` remain the sink moves on to ordinary channel
-messages: a message still being edited is re-posted as a channel message (the webhook copy is
-deleted while the token still works) and its id is aliased, so the reply never notices.
+messages: an edit of a webhook message then deletes it (while the token still works) and
+raises ``SinkMessageGone``, and the core re-posts its text, now as a channel message.
 Requests go through discord.py's ``HTTPClient`` (not its webhook adapter, which would sleep on
 a 429 without bound), so ``max_ratelimit_timeout`` and the 429 mapping apply.
 """
@@ -21,9 +21,16 @@ import discord
 from discord.http import Route
 
 from adapters.discord.errors import call
-from adapters.discord.sink import NO_MENTIONS, ChannelSink, checked_text
-from adapters.discord.views import answer_components
-from bot.errors import SinkError
+from adapters.discord.sink import (
+    NO_MENTIONS,
+    ButtonPlan,
+    Buttons,
+    ChannelWriter,
+    checked_text,
+    sink_limits,
+    view_for,
+)
+from bot.errors import SinkError, SinkMessageGone
 from bot.model import ConversationKey
 from bot.reply.base import SinkLimits
 
@@ -32,6 +39,7 @@ logger = logging.getLogger(__name__)
 TOKEN_LIFETIME = timedelta(minutes=15)
 TOKEN_MARGIN = timedelta(seconds=90)
 HOOK = "/webhooks/{webhook_id}/{webhook_token}"
+ORIGINAL = "@original"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,14 +77,15 @@ class InteractionSink:
         self._token = token
         self._key = key
         self._clock = clock
-        self._channel = ChannelSink(client, token.channel_id, key)
+        self._channel = ChannelWriter(client, token.channel_id)
+        self._limits = sink_limits(token.channel_id)
+        self._plan = ButtonPlan()
         self._original_pending = not original_used
         self._hooked: set[str] = set()
-        self._alias: dict[str, str] = {}
 
     @property
     def limits(self) -> SinkLimits:
-        return self._channel.limits
+        return self._limits
 
     def sanitize(self, text: str) -> str:
         return text
@@ -86,76 +95,97 @@ class InteractionSink:
         return self._clock() < self._token.expires_at - TOKEN_MARGIN
 
     async def post(self, text: str, *, final: bool) -> str:
+        stale = self._plan.stale()
+        if stale is not None:
+            await self._strip(stale)
+        buttons = self._plan.for_post(final)
         if not self.fresh():
             await self._drop_pending_original()
-            return await self._channel.post(text, final=final)
+            message_id = await self._channel.send(text, view_for(self._key, buttons))
+        else:
+            message_id = await self._hook_post(text, buttons)
+        self._plan.posted(message_id, final)
+        return message_id
+
+    async def edit(self, message_id: str, text: str, *, final: bool) -> None:
+        buttons = self._plan.for_edit(message_id, final)
+        if message_id not in self._hooked:
+            await self._channel.edit(message_id, text, view_for(self._key, buttons))
+        elif self.fresh():
+            await self._hook_edit(message_id, text, buttons)
+        else:
+            logger.info(
+                "interaction token for %s nearly expired; continuing in the channel", self._key
+            )
+            self._hooked.discard(message_id)
+            await self._delete(message_id)
+            raise SinkMessageGone(f"interaction token of message {message_id} is expiring")
+        self._plan.edited(message_id, buttons)
+
+    async def _hook_post(self, text: str, buttons: Buttons) -> str:
         if self._original_pending:
-            data = await self._hook("PATCH", "/messages/@original", text, final)
+            data = await self._hook("PATCH", ORIGINAL, _payload(self._key, text, buttons))
             self._original_pending = False
         else:
-            data = await self._hook("POST", "", text, final, params={"wait": "true"})
+            data = await self._hook("POST", None, _payload(self._key, text, buttons))
         message_id = str(data["id"])
         self._hooked.add(message_id)
         return message_id
 
-    async def edit(self, message_id: str, text: str, *, final: bool) -> None:
-        target = self._alias.get(message_id, message_id)
-        if target not in self._hooked:
-            await self._channel.edit(target, text, final=final)
-        elif self.fresh():
-            await self._hook("PATCH", "/messages/{message_id}", text, final, message_id=target)
-        else:
-            await self._move_to_channel(message_id, target, text, final)
+    async def _hook_edit(self, message_id: str, text: str | None, buttons: Buttons) -> None:
+        await self._hook("PATCH", message_id, _payload(self._key, text, buttons))
 
-    async def _move_to_channel(self, message_id: str, target: str, text: str, final: bool) -> None:
-        logger.info("interaction token for %s nearly expired; continuing in the channel", self._key)
-        new_id = await self._channel.post(text, final=final)
-        self._alias[message_id] = new_id
-        self._hooked.discard(target)
-        await self._delete(target)
+    async def _strip(self, message_id: str) -> None:
+        """Remove the final buttons from a message that turned out not to be the last."""
+        try:
+            if message_id in self._hooked and self.fresh():
+                await self._hook_edit(message_id, None, "none")
+            elif message_id not in self._hooked:
+                await self._channel.edit(message_id, None, None)
+        except SinkError as exc:
+            logger.info("could not remove the buttons of %s: %s", message_id, exc)
+        self._plan.edited(message_id, "none")
 
     async def _drop_pending_original(self) -> None:
         if self._original_pending:
             self._original_pending = False
-            await self._delete("@original")
+            await self._delete(ORIGINAL)
 
     async def _delete(self, message_id: str) -> None:
         """Best effort: remove a webhook message the channel copy replaces."""
-        path = "/messages/@original" if message_id == "@original" else "/messages/{message_id}"
-        route = self._route("DELETE", path, message_id)
         try:
-            await call(f"delete {message_id}", self._client.http.request(route))
+            await self._hook("DELETE", message_id, None)
         except SinkError as exc:
             logger.info("could not delete the interaction message %s: %s", message_id, exc)
 
-    def _route(self, method: str, path: str, message_id: str | None = None) -> Route:
-        params = {"message_id": message_id} if "{message_id}" in path else {}
-        return Route(
+    async def _hook(
+        self, method: str, message_id: str | None, payload: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """One request to the interaction webhook (``message_id=None``: a new followup)."""
+        kwargs: dict[str, Any] = {} if payload is None else {"json": payload}
+        if message_id is None:
+            path, kwargs["params"] = HOOK, {"wait": "true"}
+        elif message_id == ORIGINAL:
+            path = HOOK + "/messages/@original"
+        else:
+            path = HOOK + "/messages/{message_id}"
+            kwargs["route_params"] = {"message_id": message_id}
+        route = Route(
             method,
-            HOOK + path,
+            path,
             webhook_id=self._token.application_id,
             webhook_token=self._token.token,
-            **params,
+            **kwargs.pop("route_params", {}),
         )
+        what = f"{method} interaction message {message_id or 'followup'}"
+        data: Any = await call(what, self._client.http.request(route, **kwargs))
+        return data if isinstance(data, dict) else {}
 
-    async def _hook(
-        self,
-        method: str,
-        path: str,
-        text: str,
-        final: bool,
-        *,
-        params: dict[str, str] | None = None,
-        message_id: str | None = None,
-    ) -> dict[str, Any]:
-        payload = {
-            "content": checked_text(text),
-            "allowed_mentions": NO_MENTIONS.to_dict(),
-            "components": answer_components(self._key, final=final),
-        }
-        route = self._route(method, path, message_id)
-        what = f"{method} interaction message in {self._token.channel_id}"
-        data: dict[str, Any] = await call(
-            what, self._client.http.request(route, json=payload, params=params)
-        )
-        return data
+
+def _payload(key: ConversationKey, text: str | None, buttons: Buttons) -> dict[str, Any]:
+    view = view_for(key, buttons)
+    payload: dict[str, Any] = {"components": view.to_components() if view is not None else []}
+    if text is not None:
+        payload["content"] = checked_text(text)
+        payload["allowed_mentions"] = NO_MENTIONS.to_dict()
+    return payload

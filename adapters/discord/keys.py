@@ -87,7 +87,7 @@ class KeyResolver:
             return None
         if data.get("type") not in {t.value for t in THREAD_TYPES}:
             return None
-        parent = int(data.get("parent_id") or 0) or None
+        parent = int(str(data.get("parent_id") or 0)) or None
         if parent is not None:
             self.remember(channel_id, parent)
         return parent

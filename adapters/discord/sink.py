@@ -7,13 +7,17 @@ message bucket is about 5 writes per 5 s per channel. Every request carries
 The client is built with ``max_ratelimit_timeout`` so discord.py never sleeps longer than 30 s
 inside a call; longer waits come back as ``SinkRateLimited`` for the scheduler to honour.
 An edit refused because the thread was archived unarchives it once and retries.
+
+Buttons (``ButtonPlan``): Stop on a message while it streams; Regenerate and feedback only on
+the answer's last message. The core finalises a message before it posts the next one, so a
+message that got the final buttons and is then followed by a rollover loses them again.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import discord
 
@@ -26,6 +30,7 @@ from bot.reply.base import SinkLimits
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Buttons = Literal["stop", "final", "none"]
 
 MAX_CHARS = 2000
 EDITS_PER_MINUTE = 50.0
@@ -53,75 +58,82 @@ def checked_text(text: str) -> str:
     return text or PLACEHOLDER
 
 
-class ChannelSink:
-    """Posts with ``POST /channels/{id}/messages`` and edits with ``PATCH …/messages/{id}``."""
+def view_for(key: ConversationKey, buttons: Buttons) -> discord.ui.View | None:
+    return None if buttons == "none" else answer_view(key, final=buttons == "final")
 
-    def __init__(
-        self,
-        client: discord.Client,
-        channel_id: int,
-        key: ConversationKey,
-        *,
-        reply_to: int | None = None,
-    ) -> None:
-        self._client = client
-        self._channel_id = channel_id
-        self._key = key
-        self._reply_to = reply_to
-        self._limits = sink_limits(channel_id)
+
+class ButtonPlan:
+    """Decides each message's buttons; remembers which message shows the final ones."""
+
+    def __init__(self) -> None:
+        self._latest: str | None = None
+        self._decorated: str | None = None
+
+    def for_post(self, final: bool) -> Buttons:
+        return "final" if final else "stop"
+
+    def for_edit(self, message_id: str, final: bool) -> Buttons:
+        if not final:
+            return "stop"
+        return "final" if message_id == self._latest else "none"
+
+    def stale(self) -> str | None:
+        """Before a new post: the message whose final buttons must go (it is not last)."""
+        return self._decorated
+
+    def posted(self, message_id: str, final: bool) -> None:
+        self._latest = message_id
+        self._decorated = message_id if final else None
+
+    def edited(self, message_id: str, buttons: Buttons) -> None:
+        if buttons == "final":
+            self._decorated = message_id
+        elif self._decorated == message_id:
+            self._decorated = None
+
+
+class ChannelWriter:
+    """Channel message requests, with the archived-thread retry."""
+
+    def __init__(self, client: discord.Client, channel_id: int) -> None:
+        self.client = client
+        self.channel_id = channel_id
         self._unarchived = False
 
-    @property
-    def limits(self) -> SinkLimits:
-        return self._limits
-
-    @property
-    def channel_id(self) -> int:
-        return self._channel_id
-
-    def sanitize(self, text: str) -> str:
-        """Unchanged: ``AllowedMentions.none()`` on every request is what stops pings."""
-        return text
-
-    async def post(self, text: str, *, final: bool) -> str:
-        channel = self._client.get_partial_messageable(self._channel_id)
-        reference = self._take_reference()
+    async def send(
+        self,
+        text: str,
+        view: discord.ui.View | None,
+        reference: discord.MessageReference | None = None,
+    ) -> str:
+        channel = self.client.get_partial_messageable(self.channel_id)
         content = checked_text(text)
 
-        def send() -> Awaitable[discord.Message]:
+        def request() -> Awaitable[discord.Message]:
+            if reference is None:
+                return channel.send(content, view=view, allowed_mentions=NO_MENTIONS)  # type: ignore[arg-type]
             return channel.send(
                 content,
-                view=answer_view(self._key, final=final),
+                view=view,  # type: ignore[arg-type]
                 allowed_mentions=NO_MENTIONS,
-                reference=reference,  # type: ignore[arg-type]
-                mention_author=False if reference is not None else None,  # type: ignore[arg-type]
+                reference=reference,
+                mention_author=False,
             )
 
-        message = await self._write(f"post in {self._channel_id}", send)
+        message = await self._write(f"post in {self.channel_id}", request)
         return str(message.id)
 
-    async def edit(self, message_id: str, text: str, *, final: bool) -> None:
-        channel = self._client.get_partial_messageable(self._channel_id)
-        partial = channel.get_partial_message(int(message_id))
-        content = checked_text(text)
-
-        def update() -> Awaitable[discord.Message]:
-            return partial.edit(
-                content=content,
-                view=answer_view(self._key, final=final),
-                allowed_mentions=NO_MENTIONS,
-            )
-
-        await self._write(f"edit {message_id} in {self._channel_id}", update)
-
-    def _take_reference(self) -> discord.MessageReference | None:
-        """Only the first message of an answer replies to the user's message."""
-        if self._reply_to is None:
-            return None
-        message_id, self._reply_to = self._reply_to, None
-        return discord.MessageReference(
-            message_id=message_id, channel_id=self._channel_id, fail_if_not_exists=False
+    async def edit(self, message_id: str, text: str | None, view: discord.ui.View | None) -> None:
+        partial = self.client.get_partial_messageable(self.channel_id).get_partial_message(
+            int(message_id)
         )
+
+        def request() -> Awaitable[discord.Message]:
+            if text is None:
+                return partial.edit(view=view)
+            return partial.edit(content=checked_text(text), view=view, allowed_mentions=NO_MENTIONS)
+
+        await self._write(f"edit {message_id} in {self.channel_id}", request)
 
     async def _write(self, what: str, request: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -134,11 +146,66 @@ class ChannelSink:
             return await call(what, request())
 
     async def _unarchive(self, gone: SinkMessageGone) -> None:
-        logger.info("thread %s is archived; unarchiving it to keep answering", self._channel_id)
+        logger.info("thread %s is archived; unarchiving it to keep answering", self.channel_id)
         try:
-            await call(
-                "unarchive", self._client.http.edit_channel(self._channel_id, archived=False)
-            )
+            await call("unarchive", self.client.http.edit_channel(self.channel_id, archived=False))
         except SinkError as exc:
-            logger.warning("cannot unarchive thread %s (locked?): %s", self._channel_id, exc)
+            logger.warning("cannot unarchive thread %s (locked?): %s", self.channel_id, exc)
             raise gone from exc
+
+
+class ChannelSink:
+    """Posts with ``POST /channels/{id}/messages`` and edits with ``PATCH …/messages/{id}``."""
+
+    def __init__(
+        self,
+        client: discord.Client,
+        channel_id: int,
+        key: ConversationKey,
+        *,
+        reply_to: int | None = None,
+    ) -> None:
+        self._writer = ChannelWriter(client, channel_id)
+        self._key = key
+        self._reply_to = reply_to
+        self._limits = sink_limits(channel_id)
+        self._plan = ButtonPlan()
+
+    @property
+    def limits(self) -> SinkLimits:
+        return self._limits
+
+    def sanitize(self, text: str) -> str:
+        """Unchanged: ``AllowedMentions.none()`` on every request is what stops pings."""
+        return text
+
+    async def post(self, text: str, *, final: bool) -> str:
+        stale = self._plan.stale()
+        if stale is not None:
+            await self._strip(stale)
+        view = view_for(self._key, self._plan.for_post(final))
+        message_id = await self._writer.send(text, view, self._take_reference())
+        self._plan.posted(message_id, final)
+        return message_id
+
+    async def edit(self, message_id: str, text: str, *, final: bool) -> None:
+        buttons = self._plan.for_edit(message_id, final)
+        await self._writer.edit(message_id, text, view_for(self._key, buttons))
+        self._plan.edited(message_id, buttons)
+
+    async def _strip(self, message_id: str) -> None:
+        """Remove the final buttons from a message that turned out not to be the last."""
+        try:
+            await self._writer.edit(message_id, None, None)
+        except SinkError as exc:
+            logger.info("could not remove the buttons of %s: %s", message_id, exc)
+        self._plan.edited(message_id, "none")
+
+    def _take_reference(self) -> discord.MessageReference | None:
+        """Only the first message of an answer replies to the user's message."""
+        if self._reply_to is None:
+            return None
+        message_id, self._reply_to = self._reply_to, None
+        return discord.MessageReference(
+            message_id=message_id, channel_id=self._writer.channel_id, fail_if_not_exists=False
+        )

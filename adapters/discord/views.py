@@ -76,8 +76,3 @@ def answer_view(key: ConversationKey, *, final: bool) -> discord.ui.View:
     for action in ("regen", "up", "down") if final else ("stop",):
         view.add_item(AnswerButton(action, key.channel, key.thread))
     return view
-
-
-def answer_components(key: ConversationKey, *, final: bool) -> list[dict[str, Any]]:
-    """The same buttons as raw component JSON, for requests made without a view."""
-    return answer_view(key, final=final).to_components()

@@ -125,7 +125,7 @@ def new_app(session: aiohttp.ClientSession, config: SlackConfig, me: Identity) -
 
     return AsyncApp(
         name="threadline",
-        logger=logging.getLogger("slack_bolt"),
+        logger=bolt_logger(),
         client=build_client(session, config.api_url, None, config.api_timeout),
         authorize=authorize,
         signing_secret=config.signing_secret.get(),
@@ -133,6 +133,21 @@ def new_app(session: aiohttp.ClientSession, config: SlackConfig, me: Identity) -
         process_before_response=False,
         attaching_conversation_kwargs_enabled=False,
     )
+
+
+class _TokenNotice(logging.Filter):
+    """Drops Bolt's notice that an env ``SLACK_BOT_TOKEN`` is unused (we authorize ourselves)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+def bolt_logger() -> logging.Logger:
+    """The logger Bolt gets, without its misleading token notice."""
+    bolt = logging.getLogger("slack_bolt.threadline")
+    if not any(isinstance(f, _TokenNotice) for f in bolt.filters):
+        bolt.addFilter(_TokenNotice())
+    return bolt
 
 
 def register(

@@ -239,9 +239,9 @@ class FakeDiscord:
     def notify(self) -> None:
         self._changed.set()
 
-    async def wait_until(self, check: Callable[[], T], timeout: float = 15.0) -> T:
+    async def wait_until(self, check: Callable[[], T], within: float = 15.0) -> T:
         """Wait until ``check()`` is truthy (re-checked on every state change); return it."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while True:
                 result = check()
                 if result:
@@ -253,8 +253,8 @@ class FakeDiscord:
                 except TimeoutError:
                     pass
 
-    async def wait_ready(self, sessions: int = 1, timeout: float = 15.0) -> None:
-        await self.wait_until(lambda: self.gateway.identified_count() >= sessions, timeout)
+    async def wait_ready(self, sessions: int = 1, within: float = 15.0) -> None:
+        await self.wait_until(lambda: self.gateway.identified_count() >= sessions, within)
 
     # -- state helpers ----------------------------------------------------------------
 
@@ -452,10 +452,10 @@ class FakeDiscord:
         return None
 
     async def responded(
-        self, interaction: FakeInteraction, timeout: float = 10.0
+        self, interaction: FakeInteraction, within: float = 10.0
     ) -> dict[str, Any]:
         """Wait for the bot's interaction callback; return it."""
-        await self.wait_until(lambda: interaction.callback is not None, timeout)
+        await self.wait_until(lambda: interaction.callback is not None, within)
         assert interaction.callback is not None
         return interaction.callback
 

@@ -8,7 +8,6 @@ them even when it asked for compression).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -129,9 +128,3 @@ class Gateway:
 
     def identified_count(self) -> int:
         return sum(1 for s in self.sessions if s.identified)
-
-
-async def wait_closed(ws: web.WebSocketResponse, timeout: float) -> None:
-    async with asyncio.timeout(timeout):
-        while not ws.closed:
-            await asyncio.sleep(0.01)

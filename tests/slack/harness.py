@@ -19,11 +19,14 @@ from bot.config import EnvReader, load_settings
 from bot.engine import ConversationEngine
 from tests.fakes.llm_server import FakeLLMServer
 from tests.fakes.slack_api import FakeSlack
-from tests.fakes.slack_payloads import mention_event
+from tests.fakes.slack_payloads import block_action, mention_event, slash_command
 from tests.fakes.slack_state import Message
 
 CHANNEL = "C0GENERAL"
 DM = "D0ALICE"
+ALICE = "U0ALICE"
+BOB = "U0BOB"
+ADMIN = "U0ADMIN"
 
 
 def bot_env(slack: FakeSlack, llm: FakeLLMServer, db: Path, **extra: str) -> dict[str, str]:
@@ -36,21 +39,16 @@ def bot_env(slack: FakeSlack, llm: FakeLLMServer, db: Path, **extra: str) -> dic
         "LLM_BASE_URL": llm.base_url,
         "LLM_MODEL": "fake-model",
         "DATABASE_URL": f"sqlite+aiosqlite:///{db}",
-        "THREADLINE_ENV_FILE": "/dev/null",
     }
     env.update(extra)
     return {k: v for k, v in env.items() if v != ""}
 
 
 @dataclass
-class Bot:
-    """A running in-process Threadline with the Slack adapter."""
+class Driver:
+    """Acts in the fake workspace the way Slack and its users would."""
 
     slack: FakeSlack
-    llm: FakeLLMServer
-    engine: ConversationEngine
-    adapter: SlackAdapter
-    env: dict[str, str] = field(default_factory=dict)
 
     async def deliver(
         self, event: dict[str, Any], *, event_id: str | None = None, retry: int | None = None
@@ -61,15 +59,26 @@ class Bot:
         )
         return await envelope.ack()
 
-    async def mention(self, text: str, *, channel: str = CHANNEL, thread: str | None = None) -> str:
+    async def say(
+        self, text: str, *, channel: str = CHANNEL, thread: str | None = None, user: str = ALICE
+    ) -> dict[str, Any]:
+        """A user posts a message (``message.*`` event only); returns the event."""
+        message = self.slack.user_says(channel, text, thread_ts=thread, user=user)
+        await self.deliver(message)
+        return message
+
+    async def mention(
+        self, text: str, *, channel: str = CHANNEL, thread: str | None = None, user: str = ALICE
+    ) -> str:
         """A user mentions the bot: Slack sends ``message`` and ``app_mention``; returns the ts."""
-        message = self.slack.user_says(channel, f"<@{self.slack.bot_user}> {text}", thread_ts=thread)
+        mention = f"<@{self.slack.bot_user}> {text}"
+        message = self.slack.user_says(channel, mention, thread_ts=thread, user=user)
         await self.deliver(message)
         await self.deliver(mention_event(message))
         return str(message["ts"])
 
     async def finished(self, channel: str, thread: str | None, count: int = 1) -> list[Message]:
-        """Wait until ``count`` answers in the thread carry their final (Regenerate) buttons."""
+        """Wait until ``count`` answers in the thread show their final buttons; return all."""
 
         def done() -> list[Message] | None:
             found = [m for m in self.slack.bot_messages(channel) if m.thread_ts == thread]
@@ -78,6 +87,47 @@ class Bot:
 
         result: list[Message] = await self.slack.wait_for(done)
         return result
+
+    async def click(self, message: Message, action_id: str, *, user: str = ALICE) -> None:
+        """A user clicks one of the bot's buttons."""
+        payload = block_action(
+            action_id=action_id,
+            value=message.button_value(action_id),
+            user=user,
+            team=self.slack.team,
+            channel=message.channel,
+            message=message.as_event_message(),
+            response_url=self.slack.response_url("action"),
+        )
+        envelope = await self.slack.socket.send("interactive", payload)
+        await envelope.ack()
+
+    async def command(self, text: str, *, user: str = ALICE, channel: str = CHANNEL) -> str:
+        """``/threadline <text>``; the ephemeral answer (from the ack or the response_url)."""
+        payload = slash_command(
+            text=text,
+            user=user,
+            channel=channel,
+            team=self.slack.team,
+            response_url=self.slack.response_url("command"),
+            command="/threadline",
+        )
+        envelope = await self.slack.socket.send(
+            "slash_commands", payload, accepts_response_payload=True
+        )
+        ack = await envelope.ack()
+        assert ack.get("response_type", "ephemeral") == "ephemeral"
+        return str(ack.get("text", ""))
+
+
+@dataclass
+class Bot(Driver):
+    """A running in-process Threadline with the Slack adapter."""
+
+    llm: FakeLLMServer = field(default=None)  # type: ignore[assignment]
+    engine: ConversationEngine = field(default=None)  # type: ignore[assignment]
+    adapter: SlackAdapter = field(default=None)  # type: ignore[assignment]
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @contextlib.asynccontextmanager
