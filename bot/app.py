@@ -23,6 +23,7 @@ from bot.config import Settings
 from bot.engine import ConversationEngine, EngineConfig
 from bot.errors import ConfigError
 from bot.llm.client import ChatCompletionsClient, LLMTimeouts, build_http_client
+from bot.ops import serve_ops
 from bot.reply.factory import ReplyFactory
 from bot.store.base import ConversationStore
 from bot.store.migrate import upgrade_async
@@ -127,7 +128,17 @@ async def serve(settings: Settings, names: list[str]) -> None:
         stop = asyncio.Event()
         shutdown = asyncio.Event()
         _install_signal_handlers(shutdown)
-        await _supervise(core, settings, adapters, stop, shutdown)
+        async with _ops(core, settings):
+            await _supervise(core, settings, adapters, stop, shutdown)
+
+
+def _ops(core: Core, settings: Settings) -> contextlib.AbstractAsyncContextManager[object]:
+    """The health and metrics endpoint, when ``METRICS_PORT`` is set."""
+    if not settings.metrics_port:
+        return contextlib.nullcontext()
+    return serve_ops(
+        settings.metrics_host, settings.metrics_port, core.engine.stats, core.store.ping
+    )
 
 
 async def _supervise(

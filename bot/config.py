@@ -208,6 +208,8 @@ class Settings:
     retention_days: int
     log_level: str
     log_format: str
+    metrics_host: str
+    metrics_port: int
     env: EnvReader = field(repr=False)
 
     def model_context(self, model: str) -> int:
@@ -277,6 +279,8 @@ def load_settings(env: EnvReader) -> Settings:
         retention_days=env.integer("HISTORY_RETENTION_DAYS", 0, low=0),
         log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
         log_format=env.choice("LOG_FORMAT", "text", ("text", "json")),
+        metrics_host=env.text("METRICS_HOST", "0.0.0.0"),
+        metrics_port=env.integer("METRICS_PORT", 0, low=0, high=65535),
         env=env,
     )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -71,6 +72,7 @@ class _Turn:
 class _Live:
     generations: dict[ConversationKey, Generation] = field(default_factory=dict)
     closing: bool = False
+    answers: Counter[str] = field(default_factory=Counter)
 
 
 class ConversationEngine:
@@ -212,6 +214,7 @@ class ConversationEngine:
             extra={"alternatives": outcome.alternatives} if outcome.alternatives else {},
         )
         await self._store.update_message(turn.id, update)
+        self._live.answers[outcome.status.value] += 1
         if outcome.usage is not None:
             await self._store.record_usage(turn.key, turn.user_id, model, outcome.usage)
             if outcome.usage.prompt_tokens:
@@ -224,6 +227,13 @@ class ConversationEngine:
             outcome.finish_reason or "-",
             _ms_since(turn.t0),
         )
+
+    def stats(self) -> dict[str, float]:
+        """Counters and gauges for metrics: live answers and answers by outcome."""
+        figures: dict[str, float] = {"generations_active": len(self._live.generations)}
+        for status in (TurnStatus.COMPLETE, TurnStatus.STOPPED, TurnStatus.FAILED):
+            figures[f"answers_{status.value}_total"] = self._live.answers[status.value]
+        return figures
 
     # -- history upkeep -----------------------------------------------------------------
 

@@ -86,7 +86,7 @@ def _int_in(low: int, high: int | None) -> Callable[[Any], int]:
             raise ValueError
         if value < low or (high is not None and value > high):
             raise ValueError
-        return value
+        return int(value)
 
     return check
 

@@ -36,7 +36,7 @@ from bot.reply.base import StreamedReply
 logger = logging.getLogger(__name__)
 
 Fallback = Callable[[str | None, str], StreamedReply]
-APPEND_INTERVAL = 1.0
+APPEND_INTERVAL = 0.6
 MAX_STREAM_AGE = 240.0
 HOLD_BACK = 40
 

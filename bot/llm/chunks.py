@@ -194,7 +194,7 @@ def _index(choice: dict[str, Any], position: int) -> int:
     index = choice.get("index", position)
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
         raise LLMProtocolError(f"a choice has an invalid index: {index!r}")
-    return index
+    return int(index)
 
 
 def _reasoning(delta: dict[str, Any]) -> str:
@@ -220,4 +220,4 @@ def _text(content: Any, index: int) -> str:
 def _count(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         return 0
-    return max(0, value)
+    return max(0, int(value))

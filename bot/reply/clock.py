@@ -116,6 +116,11 @@ class FakeClock:
         """How many live (not cancelled) timers are waiting."""
         return sum(1 for timer in self._timers if not timer.cancelled)
 
+    async def drained(self) -> None:
+        """Wait until every timer has fired or been cancelled (the driver has stopped)."""
+        while self._driver is not None and not self._driver.done():
+            await asyncio.shield(self._driver)
+
     async def advance(self, seconds: float) -> None:
         """Move time forward by ``seconds``, firing due timers in order and letting tasks run."""
         target = self._now + max(0.0, seconds)

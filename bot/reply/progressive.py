@@ -133,6 +133,7 @@ class ProgressiveReply:
         return self._next_step() is None
 
     async def start(self) -> None:
+        """Post the placeholder now; if the platform refuses, the flusher retries it later."""
         if self._started or self._status is not ReplyStatus.OPEN:
             return
         self._started = True
@@ -144,6 +145,10 @@ class ProgressiveReply:
                 await self._send(step)
             except SinkRateLimited as exc:
                 self._scope.rate_limited(exc.retry_after)
+                self._wake()
+            except SinkError as exc:
+                logger.warning("%s: placeholder post failed (%s); retrying", self._slot.label, exc)
+                self._failed(exc, self._backoff(), backoff=True)
                 self._wake()
 
     async def append(self, text: str) -> None:
@@ -192,12 +197,15 @@ class ProgressiveReply:
             self._flusher = loop.create_task(self._flush(), name=f"reply-{self._slot.label}")
 
     def _display(self) -> str:
+        """The sanitised answer plus the closing mark (a blank answer keeps only the mark)."""
         size = self._size + len(self._suffix)
         if self._display_cache[0] != size:
             if len(self._pieces) > 1:
                 self._pieces = ["".join(self._pieces)]
-            raw = self._pieces[0] if self._pieces else ""
-            self._display_cache = (size, self._sink.sanitize(raw) + self._suffix)
+            body = self._sink.sanitize(self._pieces[0]) if self._pieces else ""
+            if self._suffix and not body.strip():
+                body = ""
+            self._display_cache = (size, body + self._suffix)
         return self._display_cache[1]
 
     def _targets(self) -> list[tuple[str, bool]]:

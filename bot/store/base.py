@@ -40,6 +40,10 @@ class MessageUpdate:
 class ConversationStore(Protocol):
     """Conversation history, channel settings, event deduplication and the usage ledger."""
 
+    async def ping(self) -> bool:
+        """Whether the database answers (health checks)."""
+        ...
+
     async def add_message(self, key: ConversationKey, message: ChatMessage) -> int:
         """Store ``message`` (creating the conversation if needed); return its id."""
         ...

@@ -39,6 +39,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.errors import StoreError
 from bot.model import ChatMessage, ConversationKey, Role, Usage
 from bot.store.base import MessageUpdate, UsageRow
 from bot.store.db import WRITE, open_store
@@ -88,6 +89,15 @@ class SqlConversationStore:
                 yield conn
         except (SQLAlchemyError, OSError) as exc:
             raise store_error(exc) from exc
+
+    async def ping(self) -> bool:
+        """Whether the database answers a trivial query (for health checks)."""
+        try:
+            async with self._tx(write=False) as conn:
+                await conn.execute(select(1))
+        except StoreError:
+            return False
+        return True
 
     def _insert(self, table: type[Any]) -> Insert:
         return sqlite.insert(table) if self._sqlite else postgresql.insert(table)

@@ -33,6 +33,7 @@ MAX_CONTENT = 2000
 TOKEN_LIFETIME = 15 * 60
 EPHEMERAL, LOADING = 1 << 6, 1 << 7
 API = "/api/v10"
+BODY = web.RequestKey("body", object)
 
 
 def build_routes(fake: FakeDiscord, app: web.Application) -> None:
@@ -93,7 +94,7 @@ class Rest:
         from tests.fakes.discord_api import Request
 
         body = await _body(request)
-        request["json"] = body
+        request[BODY] = body
         record = Request(request.method, request.path[len(API) :], dict(request.query), body)
         self.fake.requests.append(record)
         response = await self._guarded(request, handler, record.path)
@@ -170,7 +171,7 @@ class Rest:
             return error_response(403, 50001, "Missing Access")
         scope = self._scope(request)
         commands = []
-        for raw in request["json"] or []:
+        for raw in request[BODY] or []:
             command = {**raw, "id": str(p.snowflake()), "application_id": str(self.fake.app_id)}
             command.setdefault("version", str(p.snowflake()))
             command.setdefault("default_member_permissions", None)
@@ -196,7 +197,7 @@ class Rest:
         channel = self._channel(request)
         if channel is None:
             return _unknown("channel")
-        body = request["json"] or {}
+        body = request[BODY] or {}
         meta = channel.get("thread_metadata")
         if meta is not None:
             if meta.get("locked") and body.get("archived") is False:
@@ -230,14 +231,14 @@ class Rest:
             return _unknown("message")
         if message_id in self.fake.channels:
             return error_response(400, 160004, "A thread has already been created for this message")
-        body = request["json"] or {}
+        body = request[BODY] or {}
         return await self._new_thread(message_id, channel, body, private=False)
 
     async def thread_without_message(self, request: web.Request) -> web.Response:
         channel = self._channel(request)
         if channel is None:
             return _unknown("channel")
-        body = request["json"] or {}
+        body = request[BODY] or {}
         private = int(body.get("type", p.PRIVATE_THREAD)) == p.PRIVATE_THREAD
         needed = p.CREATE_PRIVATE_THREADS if private else p.CREATE_PUBLIC_THREADS
         if channel.get("type") != p.GUILD_TEXT:
@@ -305,7 +306,7 @@ class Rest:
         limited, headers = self._limited("messages", str(channel["id"]))
         if limited is not None:
             return limited
-        body = request["json"] or {}
+        body = request[BODY] or {}
         problem = self._check_writable(channel, editing=False) or self._check_content(
             body, creating=True
         )
@@ -378,7 +379,7 @@ class Rest:
             return _unknown("message")
         if stored.author_id != self.fake.app_id:
             return error_response(403, 50005, "Cannot edit a message authored by another user")
-        body = request["json"] or {}
+        body = request[BODY] or {}
         problem = self._check_writable(channel, editing=True) or self._check_content(
             body, creating=False
         )
@@ -418,7 +419,7 @@ class Rest:
             return error_response(400, 40060, "Interaction has already been acknowledged.")
         if time.time() - record.created > self.fake.interaction_deadline:
             return _unknown("interaction")
-        body = request["json"] or {}
+        body = request[BODY] or {}
         data = body.get("data") or {}
         problem = self._check_content(data, creating=False)
         if problem is not None:
@@ -510,7 +511,7 @@ class Rest:
         stored = self._hook_message(record, request.match_info["mid"])
         if stored is None:
             return _unknown("message")
-        body = request["json"] or {}
+        body = request[BODY] or {}
         problem = self._check_content(body, creating=False)
         if problem is not None:
             return problem
@@ -532,7 +533,7 @@ class Rest:
         record, problem = self._hook(request)
         if record is None or problem is not None:
             return problem or _unknown("webhook")
-        body = request["json"] or {}
+        body = request[BODY] or {}
         problem = self._check_content(body, creating=True)
         if problem is not None:
             return problem

@@ -34,7 +34,11 @@ def long_run(draw: st.DrawFn) -> str:
 
 
 blocks = st.one_of(
-    prose(), prose(), code_block(), long_run(), st.sampled_from(["@everyone ", "@here\n", "`", "\n"])
+    prose(),
+    prose(),
+    code_block(),
+    long_run(),
+    st.sampled_from(["@everyone ", "@here\n", "`", "\n"]),
 )
 
 answers = st.lists(blocks, min_size=0, max_size=25).map("".join).map(lambda text: text[:20_000])

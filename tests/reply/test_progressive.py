@@ -283,13 +283,15 @@ async def test_mass_mentions_are_sanitised(
     assert "@everyone" not in "".join(platform.messages.values())
 
 
-async def test_start_error_propagates_and_the_reply_still_delivers(
-    platform: FakePlatform, make_sink: MakeSink, make_reply: MakeReply
+async def test_start_error_is_retried_in_the_background(
+    platform: FakePlatform, make_sink: MakeSink, make_reply: MakeReply, clock: FakeClock
 ) -> None:
     reply = make_reply(make_sink())
-    platform.inject(SinkError("403 missing access"), kind="post")
-    with pytest.raises(SinkError, match="403"):
-        await reply.start()
+    platform.inject(SinkError("502 bad gateway"), kind="post")
+    await reply.start()
+    assert platform.messages == {}
+    await clock.sleep(5.0)
+    assert list(platform.messages.values()) == [PLACEHOLDER]
     await reply.append("answer")
     await reply.finish()
     assert_delivered(platform, reply, "answer")

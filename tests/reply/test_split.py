@@ -80,7 +80,9 @@ def test_room_below_minimum_is_refused() -> None:
 
 def _pathological(text: str, max_chars: int) -> bool:
     """A fence-like line wider than a message cannot be kept balanced (documented)."""
-    return any(split.is_fence_like(line) and len(line) > max_chars // 2 for line in text.split("\n"))
+    return any(
+        split.is_fence_like(line) and len(line) > max_chars // 2 for line in text.split("\n")
+    )
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -32,7 +32,7 @@ async def threadline(
 async def test_mention_streams_into_a_thread_and_ends_with_the_exact_answer(
     slack: FakeSlack, llm: FakeLLMServer, tmp_path: Path
 ) -> None:
-    llm.enqueue(answer(LONG, chunk_chars=12, chunk_delay=0.01))
+    llm.enqueue(answer(LONG, chunk_chars=12, chunk_delay=0.02))
     async with threadline(slack, llm, tmp_path) as driver:
         ts = await driver.mention("tell me a story")
         [reply] = await driver.finished(CHANNEL, ts)
@@ -78,8 +78,8 @@ async def test_retried_and_duplicated_deliveries_make_one_reply(
         await driver.deliver(mention_event(message), event_id="Ev0000000002", retry=2)
         await driver.finished(CHANNEL, message["ts"])
         await driver.deliver(message, event_id="Ev0000000001", retry=3)
-        await driver.mention("a marker")  # processed after the retries
-        await driver.finished(CHANNEL, slack.called("chat.startStream")[-1].args["thread_ts"])
+        marker = await driver.mention("a marker")  # processed after the retries
+        await driver.finished(CHANNEL, marker)
     assert len(slack.replies(CHANNEL, message["ts"])) == 1
     assert len(llm.requests) == 2
 
@@ -107,9 +107,9 @@ async def test_history_survives_a_restart_and_replays_are_ignored(
 async def test_a_429_storm_on_chat_update_still_ends_with_the_exact_answer(
     slack: FakeSlack, llm: FakeLLMServer, tmp_path: Path
 ) -> None:
-    llm.enqueue(answer(LONG, chunk_chars=20, chunk_delay=0.005))
-    slack.rate_limit_next("chat.update", 4, retry_after=1)
-    slack.rate_limit_next("chat.postMessage", 1, retry_after=1)
+    llm.enqueue(answer(LONG, chunk_chars=20, chunk_delay=0.02))
+    slack.rate_limit_next("chat.update", 3, retry_after=0)
+    slack.rate_limit_next("chat.update", 2, retry_after=1)
     async with threadline(slack, llm, tmp_path, SLACK_NATIVE_STREAMING="false") as driver:
         ts = await driver.mention("a long one")
         [reply] = await driver.finished(CHANNEL, ts)
