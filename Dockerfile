@@ -12,12 +12,13 @@ COPY --from=build /install /usr/local
 RUN useradd --create-home --uid 10001 threadline && mkdir /data && chown threadline /data
 USER threadline
 ENV THREADLINE_DATA_DIR=/data \
+    METRICS_PORT=9100 \
     PYTHONUNBUFFERED=1
 VOLUME /data
-EXPOSE 8080
-# `threadline db current` exits non-zero when the database is unreachable.
-HEALTHCHECK --interval=60s --timeout=10s --start-period=30s \
-  CMD ["threadline", "db", "current"]
+EXPOSE 8080 9100
+# /healthz answers 200 while the process serves and its database answers.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9100/healthz', timeout=4)"]
 # `run` applies pending migrations before it connects to any platform.
 ENTRYPOINT ["threadline"]
 CMD ["run"]

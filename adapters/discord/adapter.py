@@ -41,6 +41,7 @@ class DiscordAdapter:
         self._services = services
         self.client: ThreadlineClient | None = None
         self.connected = asyncio.Event()
+        self._identified: dict[int, float] = {}  # identify times per bucket, across reconnects
 
     async def run(self, stop: asyncio.Event) -> None:
         config = self._services.config
@@ -61,7 +62,9 @@ class DiscordAdapter:
                 message_content = False
 
     async def _serve(self, stop: asyncio.Event, message_content: bool) -> None:
-        client = ThreadlineClient(self._services, message_content=message_content)
+        client = ThreadlineClient(
+            self._services, message_content=message_content, identified=self._identified
+        )
         self.client = client
         async with client:
             await self._login(client)
@@ -81,7 +84,8 @@ class DiscordAdapter:
         config = self._services.config
         if config.gateway_url and client.shard_count is not None:
             return
-        shards, url, _limits = await client.http.get_bot_gateway()
+        shards, url, limits = await client.http.get_bot_gateway()
+        client.identify_concurrency = int(limits.get("max_concurrency", 1) or 1)
         if not config.gateway_url:
             use_gateway(url)
         if client.shard_count is None:
@@ -99,6 +103,7 @@ class DiscordAdapter:
         if connection.done():
             connection.result()
             return
+        await client.runtime.drain(CLOSE_TIMEOUT)
         await client.close()
         with contextlib.suppress(asyncio.CancelledError, discord.ConnectionClosed, TimeoutError):
             await asyncio.wait_for(connection, CLOSE_TIMEOUT)

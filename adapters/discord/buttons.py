@@ -39,6 +39,7 @@ class Buttons:
     async def pressed(
         self, interaction: discord.Interaction[Any], action: str, channel: str, thread: str
     ) -> None:
+        self._rt.track()
         key = key_from_ids(interaction.guild_id, channel, thread)
         if action == "stop":
             await self._stop(interaction, key)
@@ -62,7 +63,7 @@ class Buttons:
             self._rt.client, InteractionToken.of(interaction), key, original_used=True
         )
         self._rt.mark_participating(key)
-        reply = self._rt.replies.create(sink)
+        reply = self._rt.reply(sink)
         try:
             await self._rt.engine.regenerate(key, reply, user_id=str(interaction.user.id))
         except SettingError as exc:

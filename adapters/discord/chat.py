@@ -53,6 +53,7 @@ class ChatCommand:
         temperature: float | None,
         private: bool,
     ) -> None:
+        self._rt.track()
         try:
             overrides = _overrides(model, temperature)
         except SettingError as exc:

@@ -9,10 +9,14 @@
   again), ``max_ratelimit_timeout=30`` (discord.py's minimum): a longer wait raises
   ``RateLimited`` instead of sleeping inside the call.
 - No message or member caches: edits and deletes come as raw events.
+- IDENTIFY pacing follows ``session_start_limit.max_concurrency``: shards in different
+  buckets (``shard_id % max_concurrency``) identify together, and one bucket waits 5 s only
+  after an identify of its own (discord.py's default sleeps 5 s before every later identify).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_RATELIMIT_TIMEOUT = 30.0
+IDENTIFY_WINDOW = 5.0
 COMMAND_FAILED = "Something went wrong while running that command. Please try again."
 
 
@@ -63,7 +68,13 @@ def build_intents(message_content: bool) -> discord.Intents:
 class ThreadlineClient(discord.AutoShardedClient):
     """Routes gateway events and interactions to Threadline's handlers."""
 
-    def __init__(self, services: Services, *, message_content: bool) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        message_content: bool,
+        identified: dict[int, float] | None = None,
+    ) -> None:
         config = services.config
         super().__init__(
             intents=build_intents(message_content),
@@ -84,6 +95,8 @@ class ThreadlineClient(discord.AutoShardedClient):
         self.tree.error(self._command_failed)
         for command in build_commands(SlashCommands(runtime)):
             self.tree.add_command(command)
+        self.identify_concurrency = 1
+        self._identified = identified if identified is not None else {}
         self._messages = MessageHandler(runtime)
         self._upkeep = Upkeep(runtime)
         setattr(self, BUTTONS_ATTRIBUTE, Buttons(runtime))
@@ -99,6 +112,14 @@ class ThreadlineClient(discord.AutoShardedClient):
             dev_guild=config.dev_guild,
         )
 
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        bucket = (shard_id or 0) % max(1, self.identify_concurrency)
+        loop = asyncio.get_running_loop()
+        last = self._identified.get(bucket)
+        if last is not None and last + IDENTIFY_WINDOW > loop.time():
+            await asyncio.sleep(last + IDENTIFY_WINDOW - loop.time())
+        self._identified[bucket] = loop.time()
+
     async def on_ready(self) -> None:
         user = self.user
         logger.info(
@@ -110,12 +131,15 @@ class ThreadlineClient(discord.AutoShardedClient):
         )
 
     async def on_message(self, message: discord.Message) -> None:
+        self.runtime.track()
         await self._messages.on_message(message)
 
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        self.runtime.track()
         await self._upkeep.on_edit(payload)
 
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        self.runtime.track()
         await self._upkeep.on_delete(payload)
 
     async def _command_failed(

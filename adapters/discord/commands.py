@@ -56,6 +56,7 @@ class SlashCommands:
 
     async def run(self, interaction: discord.Interaction[Any], line: str) -> None:
         """Run one command line and show its answer."""
+        self._rt.track()
         ctx = CommandContext(
             await self.key(interaction), str(interaction.user.id), self.can_admin(interaction)
         )

@@ -82,7 +82,7 @@ def _gateway(env: EnvReader) -> str | None:
     def parse(text: str) -> str:
         if not text.startswith(("ws://", "wss://")) or len(text) < 8:
             raise ValueError
-        return text.rstrip("/") + "/"
+        return text
 
     value: str | None = env.convert("DISCORD_GATEWAY_URL", None, parse, "a ws:// or wss:// URL")
     return value

@@ -87,6 +87,10 @@ class InteractionSink:
     def limits(self) -> SinkLimits:
         return self._limits
 
+    def follow(self, reply: object) -> None:
+        """Watch the reply this sink serves (see ``ButtonPlan``)."""
+        self._plan.follow(reply)
+
     def sanitize(self, text: str) -> str:
         return text
 
@@ -104,7 +108,7 @@ class InteractionSink:
             message_id = await self._channel.send(text, view_for(self._key, buttons))
         else:
             message_id = await self._hook_post(text, buttons)
-        self._plan.posted(message_id, final)
+        self._plan.posted(message_id, buttons)
         return message_id
 
     async def edit(self, message_id: str, text: str, *, final: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -15,7 +16,7 @@ from adapters.discord.keys import KeyResolver
 from bot.engine import ConversationEngine, TurnResult
 from bot.errors import BotError
 from bot.model import ConversationKey, IncomingMessage
-from bot.reply.base import MessageSink
+from bot.reply.base import MessageSink, StreamedReply
 
 if TYPE_CHECKING:
     from bot.reply.factory import ReplyFactory
@@ -36,6 +37,21 @@ class Runtime:
     message_content: bool
     keys: KeyResolver
     _known: OrderedDict[ConversationKey, None] = field(default_factory=OrderedDict)
+    _tasks: set[asyncio.Task[object]] = field(default_factory=set)
+
+    def track(self) -> None:
+        """Count the calling handler task as in flight until it ends (see ``drain``)."""
+        task = asyncio.current_task()
+        if task is not None and task not in self._tasks:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, timeout: float) -> None:
+        """Wait (bounded) for handlers still storing their outcome, before the client closes."""
+        pending = {t for t in self._tasks if t is not asyncio.current_task()}
+        if pending:
+            logger.info("waiting for %d Discord handler(s) to finish", len(pending))
+            await asyncio.wait(pending, timeout=timeout)
 
     @property
     def bot_id(self) -> int:
@@ -57,6 +73,14 @@ class Runtime:
         while len(self._known) > THREAD_MEMORY:
             self._known.popitem(last=False)
 
+    def reply(self, sink: MessageSink) -> StreamedReply:
+        """A progressive reply through ``sink`` (which may watch it to place its buttons)."""
+        reply = self.replies.create(sink)
+        follow = getattr(sink, "follow", None)
+        if follow is not None:
+            follow(reply)
+        return reply
+
     async def answer(
         self,
         incoming: IncomingMessage,
@@ -66,7 +90,7 @@ class Runtime:
     ) -> TurnResult | None:
         """Stream the engine's answer to ``incoming`` into ``sink``."""
         self.mark_participating(incoming.key)
-        reply = self.replies.create(sink)
+        reply = self.reply(sink)
         try:
             return await self.engine.handle(incoming, reply, overrides=overrides)
         except BotError as exc:

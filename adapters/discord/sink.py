@@ -63,27 +63,42 @@ def view_for(key: ConversationKey, buttons: Buttons) -> discord.ui.View | None:
 
 
 class ButtonPlan:
-    """Decides each message's buttons; remembers which message shows the final ones."""
+    """Decides each message's buttons; remembers which message shows the final ones.
+
+    ``follow(reply)`` lets the plan see whether the reply is still open: a message finalised
+    while it streams is a finished part of a longer answer, so it gets no buttons at all.
+    """
 
     def __init__(self) -> None:
         self._latest: str | None = None
         self._decorated: str | None = None
+        self._reply: object = None
+
+    def follow(self, reply: object) -> None:
+        self._reply = reply
+
+    def _reply_open(self) -> bool:
+        return self._reply is not None and getattr(self._reply, "status", None) == "open"
 
     def for_post(self, final: bool) -> Buttons:
-        return "final" if final else "stop"
+        if not final:
+            return "stop"
+        return "none" if self._reply_open() else "final"
 
     def for_edit(self, message_id: str, final: bool) -> Buttons:
         if not final:
             return "stop"
-        return "final" if message_id == self._latest else "none"
+        if self._reply_open() or message_id != self._latest:
+            return "none"
+        return "final"
 
     def stale(self) -> str | None:
         """Before a new post: the message whose final buttons must go (it is not last)."""
         return self._decorated
 
-    def posted(self, message_id: str, final: bool) -> None:
+    def posted(self, message_id: str, buttons: Buttons) -> None:
         self._latest = message_id
-        self._decorated = message_id if final else None
+        self._decorated = message_id if buttons == "final" else None
 
     def edited(self, message_id: str, buttons: Buttons) -> None:
         if buttons == "final":
@@ -175,6 +190,10 @@ class ChannelSink:
     def limits(self) -> SinkLimits:
         return self._limits
 
+    def follow(self, reply: object) -> None:
+        """Watch the reply this sink serves (see ``ButtonPlan``)."""
+        self._plan.follow(reply)
+
     def sanitize(self, text: str) -> str:
         """Unchanged: ``AllowedMentions.none()`` on every request is what stops pings."""
         return text
@@ -183,9 +202,11 @@ class ChannelSink:
         stale = self._plan.stale()
         if stale is not None:
             await self._strip(stale)
-        view = view_for(self._key, self._plan.for_post(final))
-        message_id = await self._writer.send(text, view, self._take_reference())
-        self._plan.posted(message_id, final)
+        buttons = self._plan.for_post(final)
+        message_id = await self._writer.send(
+            text, view_for(self._key, buttons), self._take_reference()
+        )
+        self._plan.posted(message_id, buttons)
         return message_id
 
     async def edit(self, message_id: str, text: str, *, final: bool) -> None:

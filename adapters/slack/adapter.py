@@ -57,6 +57,7 @@ class SlackAdapter:
         self._replies = replies
         self.config = config
         self.transport: Transport | None = None
+        self.replies: ReplyBuilder | None = None
         self.ready = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -90,6 +91,7 @@ class SlackAdapter:
         replies = ReplyBuilder(
             client, self._replies, native=config.native_streaming, budgets=StreamBudgets()
         )
+        self.replies = replies
         users = UserDirectory(client, tasks)
         app = new_app(session, config, me)
         events = SlackEvents(

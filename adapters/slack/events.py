@@ -123,7 +123,7 @@ class SlackEvents:
         action = await self._decide(target, event, direct, mentioned, text)
         if action is Action.IGNORE or not await self._claim(body, event):
             return
-        message = self._incoming(target, event, kind, text)
+        message = await self._incoming(target, event, kind, text)
         if action is Action.RECORD:
             await self._engine.record(message)
             return
@@ -153,9 +153,11 @@ class SlackEvents:
             assistant=assistant,
         )
 
-    def _incoming(self, target: Target, event: Event, kind: Kind, text: str) -> IncomingMessage:
+    async def _incoming(
+        self, target: Target, event: Event, kind: Kind, text: str
+    ) -> IncomingMessage:
         author = author_of(event)
-        name = bot_name(event) if kind is Kind.BOT else self._users.name(author, event)
+        name = bot_name(event) if kind is Kind.BOT else await self._users.name(author, event)
         ts = str(event["ts"])
         return IncomingMessage(
             key=target.key,

@@ -29,7 +29,7 @@ from adapters.slack.api import CHUNK_REJECTED, NATIVE_UNAVAILABLE, STREAM_EXPIRE
 from adapters.slack.blocks import final_actions, stop_actions
 from adapters.slack.budget import StreamBudgets
 from adapters.slack.sink import MAX_CHARS, Target
-from adapters.slack.text import sanitize
+from adapters.slack.text import sanitize, split_safe
 from bot.errors import ReplyClosedError, SinkError, SinkRateLimited
 from bot.reply.base import StreamedReply
 
@@ -38,7 +38,6 @@ logger = logging.getLogger(__name__)
 Fallback = Callable[[str | None, str], StreamedReply]
 APPEND_INTERVAL = 0.6
 MAX_STREAM_AGE = 240.0
-HOLD_BACK = 40
 
 
 @dataclass(slots=True)
@@ -58,18 +57,6 @@ class NativeSupport:
             self.unsupported_channels.add(channel)
         else:
             self.unavailable = True
-
-
-def split_safe(text: str) -> tuple[str, str]:
-    """Split off a tail that might be the start of a ping (``<!he…``, ``@chan…``)."""
-    cut = len(text)
-    opening = text.rfind("<")
-    if opening > text.rfind(">") and len(text) - opening <= HOLD_BACK:
-        cut = opening
-    at = text.rfind("@", 0, cut)
-    if at >= 0 and cut - at <= len("@everyone") and text[at + 1 : cut].isalpha():
-        cut = at
-    return text[:cut], text[cut:]
 
 
 class NativeStreamReply:

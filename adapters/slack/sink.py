@@ -22,7 +22,7 @@ from bot.reply.base import SinkLimits
 PLATFORM = "slack"
 MAX_CHARS = 3500
 EDITS_PER_MINUTE = 40.0
-EDIT_BURST = 3
+EDIT_BURST = 8
 MIN_EDIT_INTERVAL = 1.2
 
 

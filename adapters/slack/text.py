@@ -10,6 +10,8 @@ GROUP_MENTION = re.compile(r"<!subteam\^[A-Za-z0-9]+(?:\|@?([^>]*))?>")
 BARE_MENTION = re.compile(r"(?<![\w@])@(here|channel|everyone)\b", re.IGNORECASE)
 USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 TITLE_CHARS = 60
+HOLD_BACK = 40
+MASS_WORDS = ("here", "channel", "everyone")
 
 
 def sanitize(text: str) -> str:
@@ -52,3 +54,16 @@ def title_from(text: str) -> str:
     """A short assistant-thread title from the first line of a question."""
     first = next((line.strip() for line in text.splitlines() if line.strip()), "New chat")
     return first if len(first) <= TITLE_CHARS else first[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+def split_safe(text: str) -> tuple[str, str]:
+    """Split off a tail that might be the start of a ping (``<!he…``, ``@chan…``)."""
+    cut = len(text)
+    opening = text.rfind("<")
+    if opening > text.rfind(">") and len(text) - opening <= HOLD_BACK:
+        cut = opening
+    at = text.rfind("@", 0, cut)
+    tail = text[at + 1 : cut].lower()
+    if at >= 0 and any(word.startswith(tail) for word in MASS_WORDS):
+        cut = at
+    return text[:cut], text[cut:]

@@ -1,11 +1,13 @@
 """Who people are: display names for multi-user threads, admin flags for settings.
 
-Names never delay an answer: the first message of an unknown user uses the profile carried by
-the event (or the user id) and a ``users.info`` lookup fills the cache in the background.
+Names are cached for ten minutes and refreshed in the background; only a person's very first
+message waits (briefly) for ``users.info``, so the name stored with it is right.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -21,6 +23,7 @@ from bot.errors import SinkError
 logger = logging.getLogger(__name__)
 
 CACHE_SECONDS = 600.0
+FIRST_LOOKUP_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +57,21 @@ class UserDirectory:
         self._tasks = tasks
         self._clock = clock
         self._people: dict[str, Person] = {}
-        self._loading: set[str] = set()
+        self._loading: dict[str, asyncio.Task[Any]] = {}
 
-    def name(self, user_id: str, event: Mapping[str, Any]) -> str:
-        """The author's name for history; never waits for Slack."""
+    async def name(self, user_id: str, event: Mapping[str, Any]) -> str:
+        """The author's name for history.
+
+        Known people are answered from the cache (refreshed in the background when stale); a
+        first-time author waits at most ``FIRST_LOOKUP_SECONDS`` for ``users.info``.
+        """
         person = self._people.get(user_id)
-        if person is None or self._stale(person):
+        if person is None and user_id:
+            lookup = self._refresh_later(user_id)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(lookup), FIRST_LOOKUP_SECONDS)
+            person = self._people.get(user_id)
+        elif person is not None and self._stale(person):
             self._refresh_later(user_id)
         if person is not None:
             return person.name
@@ -76,10 +88,11 @@ class UserDirectory:
     def _stale(self, person: Person) -> bool:
         return self._clock() - person.fetched > CACHE_SECONDS
 
-    def _refresh_later(self, user_id: str) -> None:
-        if user_id and user_id not in self._loading:
-            self._loading.add(user_id)
-            self._tasks.spawn(self._fetch(user_id), name=f"slack-user-{user_id}")
+    def _refresh_later(self, user_id: str) -> asyncio.Task[Any]:
+        if user_id not in self._loading:
+            task = self._tasks.spawn(self._fetch(user_id), name=f"slack-user-{user_id}")
+            self._loading[user_id] = task
+        return self._loading[user_id]
 
     async def _fetch(self, user_id: str) -> Person | None:
         try:
@@ -88,7 +101,7 @@ class UserDirectory:
             logger.info("users.info %s failed: %s", user_id, exc)
             return None
         finally:
-            self._loading.discard(user_id)
+            self._loading.pop(user_id, None)
         user = data.get("user")
         if not isinstance(user, Mapping):
             return None

@@ -12,8 +12,9 @@ How it behaves:
   finalised message is never edited again.
 * ``finish()``/``fail()``/``stop()`` return once the platform shows the final state. Final edits
   go first in the scope and are retried after 429s (``retry_after`` honoured) and other errors,
-  until delivered or a bounded give-up (``MAX_FINAL_FAILURES`` failures, ``RETRY_WINDOW``
-  seconds of failing, or ``FINAL_QUEUE_LIMIT`` seconds of waiting), which is logged.
+  until delivered or a bounded give-up, which is logged: ``MAX_FINAL_FAILURES`` failures in a
+  row, ``RETRY_WINDOW`` seconds of failing, or ``FINAL_QUEUE_LIMIT`` seconds without a turn.
+  Every success after closing completes part of a finite amount of work, so this bounds it.
 * After ``finish()`` the messages joined with ``split.join_parts`` equal
   ``sink.sanitize(answer)``; an empty (or blank) answer shows ``EMPTY_ANSWER`` instead.
   ``fail(notice)`` keeps the text and appends ``_⚠ notice_``; ``stop()`` keeps the text and
@@ -111,7 +112,7 @@ class ProgressiveReply:
         self._retry_at = 0.0
         self._failures = 0
         self._first_failure: float | None = None
-        self._close_deadline = math.inf
+        self._progress_at = math.inf
         self._gave_up = False
 
     @property
@@ -174,7 +175,7 @@ class ProgressiveReply:
         if mark is not None:
             self._suffix = self._mark_suffix(self._sink.sanitize(mark))
         self._status = status
-        self._close_deadline = self._clock.monotonic() + FINAL_QUEUE_LIMIT
+        self._progress_at = self._clock.monotonic()
         self._failures, self._first_failure, self._retry_at = 0, None, 0.0
         self._scope.promote(self._slot)
         self._wake()
@@ -247,9 +248,8 @@ class ProgressiveReply:
         paced = self._status is ReplyStatus.OPEN and not step.post and not step.final
         if paced and message is not None and message.sent_at is not None:
             not_before = max(not_before, message.sent_at + self._interval)
-        granted = await self._scope.acquire(
-            self._slot, not_before=not_before, deadline=self._close_deadline
-        )
+        deadline = self._progress_at + FINAL_QUEUE_LIMIT
+        granted = await self._scope.acquire(self._slot, not_before=not_before, deadline=deadline)
         if not granted:
             self._give_up(f"no turn in scope {self._scope.name} within {FINAL_QUEUE_LIMIT:.0f}s")
         return granted
@@ -276,6 +276,8 @@ class ProgressiveReply:
             else:
                 self._scope.succeeded()
                 self._failures, self._first_failure = 0, None
+                if self._status is not ReplyStatus.OPEN:
+                    self._progress_at = self._clock.monotonic()
 
     async def _send(self, step: _Step) -> None:
         sent_at = self._clock.monotonic()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,8 @@ from bot.adapter import AdapterContext
 from bot.app import open_core
 from bot.config import EnvReader, load_settings
 from bot.engine import ConversationEngine
+from bot.model import ConversationKey
+from bot.reply.split import join_parts
 from tests.fakes.discord_api import FakeDiscord, StoredMessage
 from tests.fakes.llm_server import FakeLLMServer
 
@@ -83,17 +85,53 @@ def is_streaming(message: StoredMessage) -> bool:
     return any(i.startswith(STOP_PREFIX) for i in message.custom_ids())
 
 
-async def finished(fake: FakeDiscord, channel_id: int, count: int = 1) -> list[StoredMessage]:
-    """Wait until ``count`` answers in the channel are final (and nothing streams); return all."""
+async def finished(
+    fake: FakeDiscord, channel_id: int, count: int = 1, *, text: str | None = None
+) -> list[StoredMessage]:
+    """Wait until ``count`` answers in the channel are final and nothing streams (and, with
+    ``text``, the last answer's messages joined equal it); return all the bot's messages."""
 
     def done() -> list[StoredMessage] | None:
         found = fake.bot_messages(channel_id)
-        final = [m for m in found if is_final(m)]
-        streaming = [m for m in found if is_streaming(m)]
-        return found if len(final) >= count and not streaming else None
+        if not found or not is_final(found[-1]) or any(is_streaming(m) for m in found):
+            return None
+        if sum(1 for m in found if is_final(m)) < count:
+            return None
+        if text is not None and not _ends_with_answer(found, text):
+            return None
+        return found
 
     result: list[StoredMessage] = await fake.wait_until(done)
     return result
+
+
+def _ends_with_answer(messages: list[StoredMessage], text: str) -> bool:
+    contents = [m.content for m in messages]
+    return any(join_parts(contents[-k:]) == text for k in range(1, len(contents) + 1))
+
+
+def last_answer(messages: list[StoredMessage]) -> list[StoredMessage]:
+    """The messages of the last answer: those after the previous final message."""
+    finals = [i for i, m in enumerate(messages) if is_final(m)]
+    start = finals[-2] + 1 if len(finals) > 1 else 0
+    return [m for m in messages[start:] if not m.content.startswith("<@")]
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
+    """Poll an async condition (for state the fakes cannot signal, such as the database)."""
+    async with asyncio.timeout(within):
+        while not await check():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
+
+async def stored_status(engine: ConversationEngine, key: ConversationKey, status: str) -> None:
+    """Wait until the conversation's last stored message has ``status``."""
+
+    async def stored() -> bool:
+        history = await engine.export(key)
+        return bool(history) and history[-1].status.value == status
+
+    await eventually(stored)
 
 
 def answer_texts(messages: list[StoredMessage]) -> list[str]:

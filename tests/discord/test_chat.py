@@ -76,8 +76,8 @@ async def test_private_chat_opens_a_private_thread_with_the_user(bot: Bot) -> No
     threads = await fake.wait_until(lambda: fake.threads_of(fake.general))
     assert threads[0]["type"] == p.PRIVATE_THREAD
     thread_id = int(threads[0]["id"])
-    assert (thread_id, int(fake.users["alice"]["id"])) in fake.thread_members
     messages = await finished(fake, thread_id)
+    assert (thread_id, int(fake.users["alice"]["id"])) in fake.thread_members
     assert answer_texts(messages) == ["You said: secret question"]
     ack = await fake.wait_until(lambda: "private thread" in fake.original(inter).content)
     assert ack

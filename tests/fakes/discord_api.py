@@ -107,12 +107,15 @@ class FakeDiscord:
         token: str = "fake-bot-token",
         message_content_granted: bool = True,
         recommended_shards: int = 1,
+        max_concurrency: int = 1,
         interaction_deadline: float = 3.0,
     ) -> None:
         self.token = token
         self.message_content_granted = message_content_granted
         self.recommended_shards = recommended_shards
+        self.max_concurrency = max_concurrency
         self.interaction_deadline = interaction_deadline
+        self.advertised_gateway: str | None = None
         self.limits = Limits()
         self.gateway = Gateway(self)
         self.requests: list[Request] = []
@@ -178,7 +181,11 @@ class FakeDiscord:
         return {
             "v": 10,
             "user": {**self.bot, "verified": True, "mfa_enabled": False, "flags": 0},
-            "guilds": [{"id": str(g), "unavailable": True} for g in self.guild_ids()],
+            "guilds": [
+                {"id": str(g), "unavailable": True}
+                for g in self.guild_ids()
+                if session.owns_guild(g)
+            ],
             "session_id": session.session_id,
             "resume_gateway_url": self.gateway_url,
             "shard": list(session.shard),
@@ -204,6 +211,7 @@ class FakeDiscord:
     async def __aenter__(self) -> FakeDiscord:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_get("/gateway", self.gateway.handle)
+        app.router.add_get("/gateway/", self.gateway.handle)
         build_routes(self, app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()

@@ -122,9 +122,10 @@ class Gateway:
             await session.send(0, self.fake.shape_for(session, event, data), event)
         return len(targets)
 
-    async def close_all(self) -> None:
+    async def close_all(self, code: int = 1001) -> None:
+        """Close every connection (4000: "unknown error", which clients resume after)."""
         for session in list(self.sessions):
-            await session.ws.close(code=1001)
+            await session.ws.close(code=code)
 
     def identified_count(self) -> int:
         return sum(1 for s in self.sessions if s.identified)

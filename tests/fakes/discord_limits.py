@@ -67,10 +67,14 @@ class Fault:
 
 @dataclass
 class Limits:
-    """Route limits (``kind → (limit, window)``), live buckets and queued faults."""
+    """Route limits (``kind → (limit, window)``), live buckets and queued faults.
+
+    Discord's message bucket is about 5 per 5 s per channel; the default here is 5 per 1 s so
+    tests stay quick (``set_rule("messages", 5, 5.0)`` for the real pace).
+    """
 
     rules: dict[str, tuple[int, float]] = field(
-        default_factory=lambda: {"messages": (5, 5.0), "webhook": (5, 2.0)}
+        default_factory=lambda: {"messages": (5, 1.0), "webhook": (5, 1.0)}
     )
     buckets: dict[str, Bucket] = field(default_factory=dict)
     faults: deque[Fault] = field(default_factory=deque)

@@ -149,10 +149,15 @@ class Rest:
         )
 
     async def gateway_bot(self, request: web.Request) -> web.Response:
-        limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
+        limit = {
+            "total": 1000,
+            "remaining": 999,
+            "reset_after": 0,
+            "max_concurrency": self.fake.max_concurrency,
+        }
         return json_reply(
             {
-                "url": self.fake.gateway_url,
+                "url": self.fake.advertised_gateway or self.fake.gateway_url,
                 "shards": self.fake.recommended_shards,
                 "session_start_limit": limit,
             }
@@ -327,7 +332,7 @@ class Rest:
             guild_id=int(guild) if guild else None,
             member_obj=self.fake.members["threadline"] if guild else None,
             components=body.get("components") or [],
-            reference=body.get("message_reference"),
+            reference=_stringify_ids(body.get("message_reference")),
             flags=int(body.get("flags") or 0),
             **extra,
         )
@@ -546,6 +551,13 @@ class Rest:
         record.followups.append(stored.id)
         await self._dispatch_message("MESSAGE_CREATE", stored)
         return json_reply(stored.data)
+
+
+def _stringify_ids(data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Snowflakes go out as strings, as Discord sends them."""
+    if data is None:
+        return None
+    return {k: str(v) if k.endswith("_id") and v is not None else v for k, v in data.items()}
 
 
 def parse_ids(allowed: dict[str, Any], key: str) -> list[str]:

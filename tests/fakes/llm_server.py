@@ -56,6 +56,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,7 +101,8 @@ class Script:
 @dataclass(frozen=True)
 class RecordedRequest:
     """A request the server received: method, path, lower-cased headers, parsed JSON body
-    (``None`` if it was not JSON) and the client's ``host:port`` (same peer = reused connection).
+    (``None`` if it was not JSON), the client's ``host:port`` (same peer = reused connection) and
+    ``received_at``, the ``time.perf_counter()`` when the request's headers arrived (benchmarks).
     """
 
     method: str
@@ -108,6 +110,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any
     peer: str = ""
+    received_at: float = 0.0
 
 
 def chunk(
@@ -289,6 +292,7 @@ class FakeLLMServer:
         return await self._play(request, script, bool(body.get("stream")))
 
     async def _record(self, request: web.Request) -> Any:
+        received_at = time.perf_counter()
         raw = await request.read()
         try:
             body = json.loads(raw)
@@ -297,7 +301,9 @@ class FakeLLMServer:
         headers = {name.lower(): value for name, value in request.headers.items()}
         peer = request.transport.get_extra_info("peername") if request.transport else None
         where = f"{peer[0]}:{peer[1]}" if peer else ""
-        self.requests.append(RecordedRequest(request.method, request.path, headers, body, where))
+        self.requests.append(
+            RecordedRequest(request.method, request.path, headers, body, where, received_at)
+        )
         return body
 
     def _refusal(self, request: web.Request, body: Any) -> Script | None:

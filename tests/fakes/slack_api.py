@@ -19,7 +19,8 @@ expire after ``stream_ttl`` seconds or on ``expire_streams()``, then answer
 
 Faults: ``limit(method, per_minute)`` (per workspace; 429 + ``Retry-After`` beyond it),
 ``rate_limit_next(method, count, retry_after)``, ``fail_next(method, error, count, status)``,
-``unknown_methods`` (e.g. the stream methods, as on an old Slack), ``reject_block_chunks``.
+``unknown_methods`` (e.g. the stream methods, as on an old Slack), ``reject_block_chunks``,
+``hold(method)`` (calls wait unanswered until the returned event is set).
 Everything received is in ``calls``; response_url posts are in ``responses``.
 """
 
@@ -71,8 +72,9 @@ class FakeSlack:
         )
         self.unknown_methods: set[str] = set()
         self.reject_block_chunks = False
-        self.socket = SocketHub()
+        self.holds: dict[str, asyncio.Event] = {}
         self.changed = asyncio.Event()
+        self.socket = SocketHub(self.changed)
         self._ts = Timestamps()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -116,6 +118,11 @@ class FakeSlack:
         self, method: str, error: str = "internal_error", count: int = 1, status: int = 200
     ) -> None:
         self.failures[method].extend([(error, status)] * count)
+
+    def hold(self, method: str) -> asyncio.Event:
+        """Calls to ``method`` wait (unanswered) until the returned event is set."""
+        self.holds[method] = asyncio.Event()
+        return self.holds[method]
 
     def expire_streams(self) -> None:
         for channel in self.messages.values():
@@ -188,6 +195,9 @@ class FakeSlack:
         token = token or str(args.pop("token", ""))
         call = Call(method, args, token)
         self.calls.append(call)
+        self.changed.set()
+        if method in self.holds:
+            await self.holds[method].wait()
         try:
             body = self._dispatch(method, args, token)
         except SlackError as exc:

@@ -36,7 +36,8 @@ class Envelope:
 class SocketHub:
     """Connected Socket Mode clients and the envelopes sent to them."""
 
-    def __init__(self) -> None:
+    def __init__(self, changed: asyncio.Event | None = None) -> None:
+        self.changed = changed or asyncio.Event()
         self.sockets: list[web.WebSocketResponse] = []
         self.envelopes: list[Envelope] = []
         self.connections = 0
@@ -51,6 +52,7 @@ class SocketHub:
         self.connections += 1
         await ws.send_str(json.dumps(_hello(self.connections)))
         self.connected.set()
+        self.changed.set()
         try:
             async for message in ws:
                 if message.type == WSMsgType.TEXT:
@@ -70,6 +72,7 @@ class SocketHub:
         envelope = self._pending.pop(str(ack.get("envelope_id")), None)
         if envelope is not None and not envelope.acked.done():
             envelope.acked.set_result(ack)
+        self.changed.set()
 
     async def send(
         self,

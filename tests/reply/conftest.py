@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -77,7 +78,7 @@ def assert_edit_history(platform: FakePlatform, message_id: str) -> None:
     calls = [call for call in platform.calls_for(message_id) if call.outcome == "ok"]
     assert calls, f"no successful request for {message_id}"
     everything = platform.calls_for(message_id)
-    for before, after in zip(everything, everything[1:], strict=False):
+    for before, after in itertools.pairwise(everything):
         assert before.ended is not None and before.ended <= after.started
     assert calls[-1].final, f"the last request for {message_id} was not final"
     assert [call.final for call in calls].count(True) == 1

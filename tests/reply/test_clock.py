@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from bot.reply.clock import FakeClock, SystemClock
 
@@ -23,7 +24,7 @@ async def test_timers_due_together_fire_in_scheduling_order() -> None:
     clock = FakeClock()
     fired: list[int] = []
     for index in range(5):
-        clock.call_later(1.0, lambda index=index: fired.append(index))
+        clock.call_later(1.0, functools.partial(fired.append, index))
     await clock.sleep(2.0)
     assert fired == [0, 1, 2, 3, 4]
 

@@ -50,7 +50,7 @@ def plans(draw: st.DrawFn) -> Plan:
         deltas=deltas,
         close=close,
         close_after=draw(st.integers(0, len(deltas))) if close != "finish" else len(deltas),
-        max_chars=draw(st.sampled_from([120, 300, 2000, 3500])),
+        max_chars=draw(st.sampled_from([120, 300, 700, 1000, 2000, 3500])),
         latency=draw(st.sampled_from([0.0, 0.05, 0.6])),
         fault_rate=draw(st.sampled_from([0.0, 0.0, 0.1, 0.3])),
         enforce_per_minute=draw(st.sampled_from([None, None, 20.0])),
@@ -117,7 +117,7 @@ async def _run(plan: Plan, clock: FakeClock) -> None:
 
 
 @settings(
-    max_examples=80,
+    max_examples=300,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -73,7 +74,7 @@ async def test_round_robin_stretches_cadence(scheduler: RateScheduler, clock: Fa
     await asyncio.gather(*(stream(name) for name in served))
     assert all(len(times) == 5 for times in served.values())
     for times in served.values():
-        gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+        gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
         assert all(gap == pytest.approx(4 * INTERVAL, abs=1e-3) for gap in gaps)
 
 

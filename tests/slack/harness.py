@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from adapters.slack import SlackAdapter, load_config
+from adapters.slack.replies import ReplyBuilder
 from bot.app import open_core
 from bot.config import EnvReader, load_settings
 from bot.engine import ConversationEngine
+from bot.model import ConversationKey
 from tests.fakes.llm_server import FakeLLMServer
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_payloads import block_action, mention_event, slash_command
@@ -128,6 +130,25 @@ class Bot(Driver):
     engine: ConversationEngine = field(default=None)  # type: ignore[assignment]
     adapter: SlackAdapter = field(default=None)  # type: ignore[assignment]
     env: dict[str, str] = field(default_factory=dict)
+
+    def adapter_replies(self) -> ReplyBuilder:
+        assert self.adapter.replies is not None
+        return self.adapter.replies
+
+    async def history(self, channel: str, thread: str) -> list[str]:
+        key = ConversationKey("slack", self.slack.team, channel, thread)
+        return [m.content for m in await self.engine.export(key)]
+
+    async def history_becomes(
+        self, channel: str, thread: str, check: Callable[[list[str]], bool]
+    ) -> list[str]:
+        """Poll the stored history (events are handled after their ack) until ``check``."""
+        async with asyncio.timeout(5):
+            while True:
+                found = await self.history(channel, thread)
+                if check(found):
+                    return found
+                await asyncio.sleep(0.01)
 
 
 @contextlib.asynccontextmanager

@@ -18,6 +18,7 @@ from tests.fakes.slack_api import FakeSlack
 
 REPO = Path(__file__).resolve().parents[2]
 START_SECONDS = 30.0
+OWN_VARIABLES = ("SLACK_", "LLM_", "DISCORD", "THREADLINE_", "DATABASE_URL", "HTTP_", "METRICS_")
 STOP_SECONDS = 20.0
 
 
@@ -41,7 +42,7 @@ async def threadline_run(
     env: dict[str, str], workdir: Path, *, slack: FakeSlack, http_port: int | None = None
 ) -> AsyncIterator[Process]:
     """Start ``python -m bot run`` and wait until it serves Slack; SIGTERM it afterwards."""
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LLM_", "DISCORD"))}
+    full = {k: v for k, v in os.environ.items() if not k.startswith(OWN_VARIABLES)}
     full.update(env)
     full["PYTHONPATH"] = str(REPO)
     log = workdir / f"threadline-{len(list(workdir.glob('threadline-*.log')))}.log"

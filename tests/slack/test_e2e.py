@@ -15,15 +15,18 @@ from tests.fakes.llm_server import FakeLLMServer, answer
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_payloads import assistant_thread_started, mention_event, message_event
 from tests.slack.harness import ADMIN, ALICE, CHANNEL, DM, Driver, bot_env, llm_user_texts
-from tests.slack.process import threadline_run
+from tests.slack.process import free_port, threadline_run
 
-LONG = "First paragraph of a long answer.\n\n" + "".join(f"Line {i} of the answer.\n" for i in range(40))
+LONG = "First paragraph of a long answer.\n\n" + "".join(
+    f"Line {i} of the answer.\n" for i in range(40)
+)
 
 
 @contextlib.asynccontextmanager
 async def threadline(
     slack: FakeSlack, llm: FakeLLMServer, workdir: Path, **extra: str
 ) -> AsyncIterator[Driver]:
+    extra.setdefault("HTTP_PORT", str(free_port()))  # nothing may collide if a port is opened
     env = bot_env(slack, llm, workdir / "threadline.db", **extra)
     async with threadline_run(env, workdir, slack=slack):
         yield Driver(slack)
@@ -72,12 +75,12 @@ async def test_retried_and_duplicated_deliveries_make_one_reply(
 ) -> None:
     async with threadline(slack, llm, tmp_path) as driver:
         message = slack.user_says(CHANNEL, f"<@{slack.bot_user}> once please")
-        await driver.deliver(message, event_id="Ev0000000001")
-        await driver.deliver(message, event_id="Ev0000000001", retry=1)
-        await driver.deliver(mention_event(message), event_id="Ev0000000002")
-        await driver.deliver(mention_event(message), event_id="Ev0000000002", retry=2)
+        await driver.deliver(message, event_id="EvRETRYMSG")
+        await driver.deliver(message, event_id="EvRETRYMSG", retry=1)
+        await driver.deliver(mention_event(message), event_id="EvRETRYMENTION")
+        await driver.deliver(mention_event(message), event_id="EvRETRYMENTION", retry=2)
         await driver.finished(CHANNEL, message["ts"])
-        await driver.deliver(message, event_id="Ev0000000001", retry=3)
+        await driver.deliver(message, event_id="EvRETRYMSG", retry=3)
         marker = await driver.mention("a marker")  # processed after the retries
         await driver.finished(CHANNEL, marker)
     assert len(slack.replies(CHANNEL, message["ts"])) == 1
@@ -108,14 +111,14 @@ async def test_a_429_storm_on_chat_update_still_ends_with_the_exact_answer(
     slack: FakeSlack, llm: FakeLLMServer, tmp_path: Path
 ) -> None:
     llm.enqueue(answer(LONG, chunk_chars=20, chunk_delay=0.02))
-    slack.rate_limit_next("chat.update", 3, retry_after=0)
-    slack.rate_limit_next("chat.update", 2, retry_after=1)
+    slack.rate_limit_next("chat.update", 2, retry_after=0)
+    slack.rate_limit_next("chat.update", 1, retry_after=1)
     async with threadline(slack, llm, tmp_path, SLACK_NATIVE_STREAMING="false") as driver:
         ts = await driver.mention("a long one")
         [reply] = await driver.finished(CHANNEL, ts)
     assert reply.visible_text == LONG
     limited = [c for c in slack.calls if c.status == 429]
-    assert len(limited) == 5
+    assert len(limited) == 3
     assert not slack.called("chat.startStream")
 
 
@@ -203,13 +206,21 @@ async def test_assistant_panel_gets_prompts_status_title_and_a_streamed_answer(
 ) -> None:
     async with threadline(slack, llm, tmp_path) as driver:
         thread = "1700000000.000100"
-        started = assistant_thread_started(channel=DM, thread_ts=thread, user=ALICE, team=slack.team)
+        started = assistant_thread_started(
+            channel=DM, thread_ts=thread, user=ALICE, team=slack.team
+        )
         await driver.deliver(started)
         await slack.wait_for(lambda: slack.called("assistant.threads.setSuggestedPrompts"))
         ts = slack.user_says(DM, "Explain DNS", thread_ts=thread)["ts"]
         event = message_event(
-            channel=DM, ts=ts, text="Explain DNS", user=ALICE, team=slack.team,
-            thread_ts=thread, channel_type="im", parent_user_id=slack.bot_user,
+            channel=DM,
+            ts=ts,
+            text="Explain DNS",
+            user=ALICE,
+            team=slack.team,
+            thread_ts=thread,
+            channel_type="im",
+            parent_user_id=slack.bot_user,
         )
         await driver.deliver(event)
         [reply] = await driver.finished(DM, thread)

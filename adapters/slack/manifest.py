@@ -1,0 +1,31 @@
+"""What the adapter uses from Slack; ``slack-manifest.json`` requests exactly this (a test checks).
+
+Each scope and event is listed with the reason it is needed.
+"""
+
+from __future__ import annotations
+
+BOT_SCOPES: dict[str, str] = {
+    "app_mentions:read": "receive app_mention in channels the bot is in",
+    "assistant:write": "assistant panel: suggested prompts, thread titles, status",
+    "channels:history": "thread follow-ups and edits in public channels (message.channels)",
+    "groups:history": "the same in private channels (message.groups)",
+    "mpim:history": "the same in group DMs (message.mpim)",
+    "im:history": "direct messages and assistant threads (message.im)",
+    "chat:write": "post, update and stream answers; ephemeral notes; status",
+    "commands": "the /threadline slash command",
+    "users:read": "display names for history, and admin checks for settings",
+}
+
+BOT_EVENTS: dict[str, str] = {
+    "app_mention": "a mention in a channel starts (or continues) a threaded answer",
+    "message.channels": "follow-ups, edits and deletes in public channel threads",
+    "message.groups": "the same in private channels",
+    "message.mpim": "the same in group DMs",
+    "message.im": "direct messages and assistant-panel messages",
+    "assistant_thread_started": "the assistant panel opened: suggested prompts",
+    "assistant_thread_context_changed": "acknowledged (the panel moved to another channel)",
+}
+
+SLASH_COMMAND = "/threadline"
+EVENTS_PATH = "/slack/events"
