@@ -45,6 +45,9 @@ class DiscordAdapter:
 
     async def run(self, stop: asyncio.Event) -> None:
         config = self._services.config
+        # Threadline never joins voice: skip discord.py's "PyNaCl/davey is not installed" noise.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         use_endpoints(Endpoints(api_base=config.api_base, gateway=config.gateway_url))
         message_content = config.message_content
         if not message_content:

@@ -29,6 +29,7 @@ from bot.model import ConversationKey, IncomingMessage
 logger = logging.getLogger(__name__)
 
 ANSWERED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
+NO_THREADS = (discord.VoiceChannel, discord.StageChannel, discord.Thread, discord.DMChannel)
 DMS_OFF = "I don't answer direct messages here. Mention me in a server channel or use /chat there."
 EMPTY_MENTION = "Hi! Mention me with a question, or use /chat to start a thread."
 
@@ -105,7 +106,7 @@ class MessageHandler:
 
     async def _open_thread(self, message: discord.Message) -> discord.Thread | None:
         """A public thread on the user's message; ``None`` where that is not possible."""
-        if not isinstance(message.channel, discord.TextChannel):
+        if isinstance(message.channel, NO_THREADS) or message.guild is None:
             return None
         name = thread_name(model_text(message.content, self._rt.bot_id))
         try:
@@ -135,7 +136,10 @@ class MessageHandler:
         if not claimed and not await self._claim(message):
             return
         if not text:
-            await message.reply(EMPTY_MENTION, mention_author=False, allowed_mentions=NO_MENTIONS)
+            if message.guild is not None:
+                await message.reply(
+                    EMPTY_MENTION, mention_author=False, allowed_mentions=NO_MENTIONS
+                )
             return
         incoming = self._incoming(message, key, text)
         sink = ChannelSink(self._rt.client, target, key, reply_to=reply_to)

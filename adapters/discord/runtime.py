@@ -46,12 +46,12 @@ class Runtime:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def drain(self, timeout: float) -> None:
+    async def drain(self, within: float) -> None:
         """Wait (bounded) for handlers still storing their outcome, before the client closes."""
         pending = {t for t in self._tasks if t is not asyncio.current_task()}
         if pending:
             logger.info("waiting for %d Discord handler(s) to finish", len(pending))
-            await asyncio.wait(pending, timeout=timeout)
+            await asyncio.wait(pending, timeout=within)
 
     @property
     def bot_id(self) -> int:

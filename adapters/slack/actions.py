@@ -57,6 +57,9 @@ class ButtonActions:
 
     async def on_action(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
+        self._tasks.spawn(self._act(body, action), name="slack-action")
+
+    async def _act(self, body: dict[str, Any], action: dict[str, Any]) -> None:
         try:
             channel, thread = parse_button_value(str(action.get("value") or ""))
         except ValueError as exc:
@@ -68,7 +71,7 @@ class ButtonActions:
         if action_id == ACTION_STOP:
             await self._stop(target)
         elif action_id == ACTION_REGENERATE:
-            self._tasks.spawn(self._regenerate(target), name=f"slack-regenerate-{target.key}")
+            await self._regenerate(target)
         elif action_id in (ACTION_FEEDBACK_UP, ACTION_FEEDBACK_DOWN):
             value = 1 if action_id == ACTION_FEEDBACK_UP else -1
             await self._feedback(target, _message_ts(body), value)

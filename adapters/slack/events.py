@@ -78,11 +78,25 @@ class SlackEvents:
         self._assistant_threads: set[tuple[str, str]] = set()
 
     # -- listeners (Bolt injects arguments by name) -------------------------------------
+    # Each listener only starts tracked work, so shutdown can wait for every database call.
 
     async def on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
-        await self._on_message(body, event, mentioned=True)
+        self._tasks.spawn(self._on_message(body, event, mentioned=True), name="slack-mention")
 
     async def on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        self._tasks.spawn(self._message_event(body, event), name="slack-message")
+
+    async def on_assistant_thread_started(
+        self, body: dict[str, Any], event: dict[str, Any]
+    ) -> None:
+        self._tasks.spawn(self._assistant_thread_started(body, event), name="slack-assistant")
+
+    async def on_other_event(self) -> None:
+        """Events we subscribe to but don't act on are simply acknowledged."""
+
+    # -- messages -----------------------------------------------------------------------
+
+    async def _message_event(self, body: dict[str, Any], event: Event) -> None:
         kind = kind_of(event, self._me)
         if kind is Kind.EDITED:
             await self._edited(event)
@@ -91,9 +105,7 @@ class SlackEvents:
         else:
             await self._on_message(body, event, mentioned=False)
 
-    async def on_assistant_thread_started(
-        self, body: dict[str, Any], event: dict[str, Any]
-    ) -> None:
+    async def _assistant_thread_started(self, body: dict[str, Any], event: Event) -> None:
         thread = event.get("assistant_thread")
         if not isinstance(thread, Mapping):
             return
@@ -106,11 +118,6 @@ class SlackEvents:
             channel_id=channel, thread_ts=ts, title=PROMPTS_TITLE, prompts=prompts
         )
         await best_effort("assistant.threads.setSuggestedPrompts", request)
-
-    async def on_other_event(self) -> None:
-        """Events we subscribe to but don't act on are simply acknowledged."""
-
-    # -- messages -----------------------------------------------------------------------
 
     async def _on_message(self, body: dict[str, Any], event: Event, *, mentioned: bool) -> None:
         kind = kind_of(event, self._me)

@@ -31,11 +31,14 @@ class TaskSet:
         return len(self._tasks)
 
     async def close(self, grace: float) -> None:
-        """Wait up to ``grace`` seconds for running work, then cancel what is left."""
-        if not self._tasks:
-            return
-        _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
-        for task in pending:
+        """Wait up to ``grace`` seconds for running work (and work it starts), then cancel."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self._tasks and loop.time() < deadline:
+            await asyncio.wait(set(self._tasks), timeout=deadline - loop.time())
+        left = set(self._tasks)
+        for task in left:
             task.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=1.0)
+        if left:
+            logger.warning("cancelled %d unfinished Slack tasks at shutdown", len(left))
+            await asyncio.wait(left, timeout=1.0)

@@ -67,6 +67,17 @@ class Layout:
             text = self._close_open_fence(display, text)
         return self._with_indicator(text)
 
+    def closing_suffix(self, display: str, mark: str) -> str:
+        """What ``fail``/``stop`` append to ``display``: close an open code block, then ``mark``."""
+        if not display.strip():
+            return mark
+        self.update(display, closed=False)
+        fence = self.end_state(display)
+        if fence is None:
+            return f"\n\n{mark}"
+        newline = "" if display.endswith("\n") else "\n"
+        return f"{newline}{fence.chars}\n\n{mark}"
+
     def end_state(self, display: str) -> split.Fence | None:
         """The fence still open where ``display`` ends (its partial last line counts)."""
         return split.state_at_end(display, self._start, self._state)

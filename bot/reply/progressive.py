@@ -12,22 +12,19 @@ How it behaves:
   finalised message is never edited again.
 * ``finish()``/``fail()``/``stop()`` return once the platform shows the final state. Final edits
   go first in the scope and are retried after 429s (``retry_after`` honoured) and other errors,
-  until delivered or a bounded give-up, which is logged: ``MAX_FINAL_FAILURES`` failures in a
-  row, ``RETRY_WINDOW`` seconds of failing, or ``FINAL_QUEUE_LIMIT`` seconds without a turn.
-  Every success after closing completes part of a finite amount of work, so this bounds it.
+  until delivered or a bounded, logged give-up (``bot.reply.retry``).
 * After ``finish()`` the messages joined with ``split.join_parts`` equal
   ``sink.sanitize(answer)``; an empty (or blank) answer shows ``EMPTY_ANSWER`` instead.
   ``fail(notice)`` keeps the text and appends ``_⚠ notice_``; ``stop()`` keeps the text and
   appends ``STOPPED_MARK`` (an open code block is closed first in both cases).
 * A message that can no longer be edited (``SinkMessageGone``) is replaced: its text is posted
-  as a new message and the old id leaves ``message_ids``.
+  as a new message and the old id leaves ``message_ids`` (at most ``MAX_REPLACEMENTS`` times).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -35,6 +32,7 @@ from bot.errors import ReplyClosedError, SinkError, SinkMessageGone, SinkRateLim
 from bot.reply.base import MessageSink
 from bot.reply.clock import Clock
 from bot.reply.layout import Layout
+from bot.reply.retry import FINAL_QUEUE_LIMIT, RetryPolicy
 from bot.reply.scheduler import RateScheduler
 
 logger = logging.getLogger(__name__)
@@ -44,11 +42,8 @@ PLACEHOLDER = "…"
 EMPTY_ANSWER = "_(no answer)_"
 STOPPED_MARK = "_(stopped)_"
 FAILED_MARK = "_⚠ {notice}_"
-
-MAX_FINAL_FAILURES = 12
-RETRY_WINDOW = 120.0
-FINAL_QUEUE_LIMIT = 900.0
-MAX_BACKOFF = 30.0
+MAX_REPLACEMENTS = 3
+"""How many vanished messages a reply re-posts before it stops trying."""
 
 
 class ReplyStatus(StrEnum):
@@ -109,10 +104,8 @@ class ProgressiveReply:
         self._dirty = asyncio.Event()
         self._io = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
-        self._retry_at = 0.0
-        self._failures = 0
-        self._first_failure: float | None = None
-        self._progress_at = math.inf
+        self._retry = RetryPolicy(clock)
+        self._replaced = 0
         self._gave_up = False
 
     @property
@@ -173,23 +166,13 @@ class ProgressiveReply:
         if self._status is not ReplyStatus.OPEN:
             raise ReplyClosedError(f"{status} requested on a reply that is {self._status}")
         if mark is not None:
-            self._suffix = self._mark_suffix(self._sink.sanitize(mark))
+            self._suffix = self._layout.closing_suffix(self._display(), self._sink.sanitize(mark))
         self._status = status
-        self._progress_at = self._clock.monotonic()
-        self._failures, self._first_failure, self._retry_at = 0, None, 0.0
+        self._retry.close()
         self._scope.promote(self._slot)
         self._wake()
         if self._flusher is not None:
             await asyncio.shield(self._flusher)
-
-    def _mark_suffix(self, mark: str) -> str:
-        display = self._display()
-        if not display.strip():
-            return mark
-        self._layout.update(display, closed=False)
-        fence = self._layout.end_state(display)
-        close = f"{'' if display.endswith(chr(10)) else chr(10)}{fence.chars}" if fence else ""
-        return f"{close}\n\n{mark}"
 
     def _wake(self) -> None:
         self._dirty.set()
@@ -243,12 +226,12 @@ class ProgressiveReply:
 
     async def _turn(self, step: _Step) -> bool:
         """Wait for this stream's turn in the scope; False (and give up) past the deadline."""
-        not_before = self._retry_at
+        not_before = self._retry.retry_at
         message = self._messages[step.index] if step.index < len(self._messages) else None
         paced = self._status is ReplyStatus.OPEN and not step.post and not step.final
         if paced and message is not None and message.sent_at is not None:
             not_before = max(not_before, message.sent_at + self._interval)
-        deadline = self._progress_at + FINAL_QUEUE_LIMIT
+        deadline = self._retry.deadline()
         granted = await self._scope.acquire(self._slot, not_before=not_before, deadline=deadline)
         if not granted:
             self._give_up(f"no turn in scope {self._scope.name} within {FINAL_QUEUE_LIMIT:.0f}s")
@@ -275,9 +258,7 @@ class ProgressiveReply:
                 self._failed(exc, self._backoff(), backoff=True)
             else:
                 self._scope.succeeded()
-                self._failures, self._first_failure = 0, None
-                if self._status is not ReplyStatus.OPEN:
-                    self._progress_at = self._clock.monotonic()
+                self._retry.succeeded()
 
     async def _send(self, step: _Step) -> None:
         sent_at = self._clock.monotonic()
@@ -300,29 +281,26 @@ class ProgressiveReply:
         if step.post:
             self._failed(exc, self._backoff(), backoff=True)
             return
+        self._replaced += 1
+        if self._replaced > MAX_REPLACEMENTS:
+            self._give_up(f"{self._replaced} messages disappeared, last: {exc!r}")
+            return
         logger.info(
-            "message %s of %s is gone (%s); posting its text anew",
-            self._messages[step.index].id,
+            "%s: message %s is gone (%s); posting its text anew",
             self._slot.label,
+            self._messages[step.index].id,
             exc,
         )
         self._messages[step.index] = _Message(None, "")
 
     def _backoff(self) -> float:
-        return min(MAX_BACKOFF, 0.5 * 2.0 ** min(self._failures, 8))
+        return self._retry.backoff()
 
     def _failed(self, exc: BaseException, wait: float, *, backoff: bool) -> None:
-        now = self._clock.monotonic()
-        self._failures += 1
-        if self._first_failure is None:
-            self._first_failure = now
-        if backoff:
-            self._retry_at = now + wait
         logger.debug("%s: request failed (%s), retry in %.2fs", self._slot.label, exc, wait)
-        if self._status is ReplyStatus.OPEN:
-            return
-        if self._failures >= MAX_FINAL_FAILURES or now + wait - self._first_failure > RETRY_WINDOW:
-            self._give_up(f"{self._failures} failures, last: {exc!r}")
+        reason = self._retry.failed(wait, backoff=backoff)
+        if reason is not None:
+            self._give_up(f"{reason}, last: {exc!r}")
 
     def _give_up(self, reason: str) -> None:
         self._gave_up = True

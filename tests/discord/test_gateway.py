@@ -21,16 +21,16 @@ async def test_without_the_content_intent_it_reconnects_and_keeps_working(
     llm: FakeLLMServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="adapters.discord")
-    async with FakeDiscord(message_content_granted=False) as fake:
-        async with running_bot(fake, llm, tmp_path):
-            assert fake.gateway.closed_with == [4014]
-            first, second = fake.gateway.identifies
-            assert first["intents"] & MESSAGE_CONTENT and not second["intents"] & MESSAGE_CONTENT
-            asked = await fake.user_message(fake.general, "still there?", mention_bot=True)
-            await finished(fake, asked.id)
-            await fake.user_message(asked.id, "follow-up without a mention")
-            await fake.user_message(asked.id, "with a mention", mention_bot=True)
-            await finished(fake, asked.id, count=2, text="You said: with a mention")
+    fake = FakeDiscord(message_content_granted=False)
+    async with fake, running_bot(fake, llm, tmp_path):
+        assert fake.gateway.closed_with == [4014]
+        first, second = fake.gateway.identifies
+        assert first["intents"] & MESSAGE_CONTENT and not second["intents"] & MESSAGE_CONTENT
+        asked = await fake.user_message(fake.general, "still there?", mention_bot=True)
+        await finished(fake, asked.id)
+        await fake.user_message(asked.id, "follow-up without a mention")
+        await fake.user_message(asked.id, "with a mention", mention_bot=True)
+        await finished(fake, asked.id, count=2, text="You said: with a mention")
     assert len(llm.requests) == 2  # the un-mentioned follow-up was unreadable, so ignored
     warnings = [r for r in caplog.records if "MESSAGE_CONTENT" in r.getMessage()]
     assert len(warnings) == 1
@@ -46,15 +46,13 @@ async def test_the_gateway_url_variable_wins_over_gateway_bot(
         await finished(fake, dm)
 
 
-async def test_the_recommended_shard_count_is_used(
-    llm: FakeLLMServer, tmp_path: Path
-) -> None:
-    async with FakeDiscord(recommended_shards=2, max_concurrency=2) as fake:
-        async with running_bot(fake, llm, tmp_path, sessions=2):
-            shards = sorted(tuple(i["shard"]) for i in fake.gateway.identifies)
-            assert shards == [(0, 2), (1, 2)]
-            asked = await fake.user_message(fake.general, "sharded", mention_bot=True)
-            await finished(fake, asked.id)
+async def test_the_recommended_shard_count_is_used(llm: FakeLLMServer, tmp_path: Path) -> None:
+    fake = FakeDiscord(recommended_shards=2, max_concurrency=2)
+    async with fake, running_bot(fake, llm, tmp_path, sessions=2):
+        shards = sorted(tuple(i["shard"]) for i in fake.gateway.identifies)
+        assert shards == [(0, 2), (1, 2)]
+        asked = await fake.user_message(fake.general, "sharded", mention_bot=True)
+        await finished(fake, asked.id)
 
 
 async def test_shard_ids_split_an_install_across_processes(

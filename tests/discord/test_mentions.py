@@ -119,3 +119,12 @@ async def test_an_empty_mention_gets_a_hint(bot: Bot) -> None:
     hint = await fake.wait_until(lambda: fake.bot_messages(fake.general))
     assert "/chat" in hint[0].content
     assert bot.llm.requests == []
+
+
+async def test_a_mention_where_threads_are_impossible_is_answered_in_place(bot: Bot) -> None:
+    fake = bot.fake
+    asked = await fake.user_message(fake.voice, "from the voice chat", mention_bot=True)
+    messages = await finished(fake, fake.voice)
+    assert [m.content for m in messages] == ["You said: from the voice chat"]
+    assert messages[0].data["message_reference"]["message_id"] == str(asked.id)
+    assert fake.threads_of(fake.voice) == []

@@ -107,6 +107,23 @@ async def test_an_answer_message_deleted_mid_stream_is_posted_again(bot: Bot) ->
     assert any(r.status == 404 for r in fake.requests)
 
 
+async def test_a_thread_archived_mid_answer_is_unarchived_and_the_answer_completes(
+    bot: Bot,
+) -> None:
+    fake = bot.fake
+    text = "Archived threads do not stop me. " * 4
+    bot.llm.enqueue(answer(text, chunk_chars=4, chunk_delay=0.01))
+    thread_id = await _chat_in_thread(fake)
+    await fake.wait_until(lambda: fake.bot_messages(thread_id))
+    await fake.archive(thread_id)
+    messages = await finished(fake, thread_id, text=text)
+    assert [m.content for m in messages] == [text]
+    assert any(r.status == 400 for r in fake.requests_to("PATCH", r"/messages/"))
+    unarchive = fake.requests_to("PATCH", rf"^/channels/{thread_id}$")
+    assert unarchive and unarchive[0].json == {"archived": False}
+    assert not fake.channels[thread_id]["thread_metadata"]["archived"]
+
+
 async def test_a_server_error_is_retried(bot: Bot) -> None:
     fake = bot.fake
     fake.inject("PATCH", r"/channels/\d+/messages/\d+$", 500, 0, "500: Internal Server Error")

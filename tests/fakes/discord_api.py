@@ -335,6 +335,9 @@ class FakeDiscord:
         """A user (or ``otherbot``) posts a message; it is dispatched as MESSAGE_CREATE."""
         user = self.users[author]
         guild_id = self._channel_guild(channel_id)
+        meta = self.channels[channel_id].get("thread_metadata")
+        if meta is not None and meta["archived"] and not meta["locked"]:
+            meta["archived"] = False  # as on Discord: posting in a thread unarchives it
         mentions = [self.bot] if mention_bot else []
         text = f"<@{self.bot['id']}> {content}" if mention_bot else content
         data = p.message(
@@ -459,9 +462,7 @@ class FakeDiscord:
                 return record
         return None
 
-    async def responded(
-        self, interaction: FakeInteraction, within: float = 10.0
-    ) -> dict[str, Any]:
+    async def responded(self, interaction: FakeInteraction, within: float = 10.0) -> dict[str, Any]:
         """Wait for the bot's interaction callback; return it."""
         await self.wait_until(lambda: interaction.callback is not None, within)
         assert interaction.callback is not None

@@ -18,13 +18,13 @@ from __future__ import annotations
 import itertools
 import re
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.errors import SinkError, SinkMessageGone, SinkRateLimited
 from bot.reply.base import SinkLimits
 from bot.reply.clock import Clock
-from bot.reply.split import join_parts
+from bot.reply.split import join_parts, state_at_end
 
 _MASS_MENTION = re.compile(r"@(everyone|here)\b")
 
@@ -112,6 +112,31 @@ class FakePlatform:
         """The texts of ``message_ids`` joined with the fence markers removed."""
         return join_parts(self.texts(message_ids))
 
+    def problems(self, message_ids: Sequence[str], expected: str) -> list[str]:
+        """What is wrong with a closed reply held by ``message_ids`` that should read
+        ``expected``: platform violations, inexact text, unbalanced fences, bad final flags."""
+        found = list(self.violations)
+        missing = [message_id for message_id in message_ids if message_id not in self._messages]
+        if missing or not message_ids:
+            return [*found, f"messages missing: {missing or 'all'}"]
+        texts = self.texts(message_ids)
+        found.extend(_text_problems(texts, expected))
+        for message_id in message_ids:
+            found.extend(self._history_problems(message_id))
+        return found
+
+    def _history_problems(self, message_id: str) -> list[str]:
+        calls = self.calls_for(message_id)
+        ok = [call for call in calls if call.outcome == "ok"]
+        found = [
+            f"{message_id}: overlapping requests"
+            for before, after in itertools.pairwise(calls)
+            if before.ended is None or before.ended > after.started
+        ]
+        if not ok or not ok[-1].final or sum(call.final for call in ok) != 1:
+            found.append(f"{message_id}: the last successful request is not its only final one")
+        return found
+
     def calls_for(self, message_id: str) -> list[SinkCall]:
         return [call for call in self.calls if call.message_id == message_id]
 
@@ -163,6 +188,25 @@ class FakePlatform:
         self.violations.append(f"{call.kind} of {call.message_id} at {call.started:.3f}: {what}")
 
 
+def _text_problems(texts: list[str], expected: str) -> list[str]:
+    try:
+        joined = join_parts(texts)
+    except ValueError as exc:
+        return [f"the parts do not join: {exc}"]
+    found: list[str] = []
+    if joined != expected:
+        at = next(
+            (i for i, (a, b) in enumerate(zip(joined, expected, strict=False)) if a != b), None
+        )
+        at = min(len(joined), len(expected)) if at is None else at
+        found.append(f"joined text differs from the answer at character {at}")
+    balanced = texts if state_at_end(expected, 0, None) is not None else [*texts, ""]
+    for index, text in enumerate(balanced[:-1]):
+        if state_at_end(text, 0, None) is not None:
+            found.append(f"message {index} leaves a code fence open")
+    return found
+
+
 class FakeSink:
     """A ``MessageSink`` onto a ``FakePlatform``.
 
@@ -200,6 +244,12 @@ class FakeSink:
     @property
     def limits(self) -> SinkLimits:
         return self._limits
+
+    @property
+    def messages(self) -> dict[str, str]:
+        """Current platform text of the messages this sink posted (deleted ones left out)."""
+        current = self.platform.messages
+        return {mid: current[mid] for mid in self.posted if mid in current}
 
     async def post(self, text: str, *, final: bool) -> str:
         call = self._call("post", self.platform.new_id(), text, final)

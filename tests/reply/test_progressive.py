@@ -14,12 +14,13 @@ from bot.reply.clock import FakeClock
 from bot.reply.progressive import (
     EMPTY_ANSWER,
     INDICATOR,
+    MAX_REPLACEMENTS,
     PLACEHOLDER,
-    RETRY_WINDOW,
     STOPPED_MARK,
     ProgressiveReply,
     ReplyStatus,
 )
+from bot.reply.retry import RETRY_WINDOW
 from bot.reply.scheduler import RateScheduler
 from tests.fakes.sink import FakePlatform, SinkCall
 from tests.reply.conftest import MakeSink, assert_delivered, expected_text
@@ -372,3 +373,21 @@ async def test_edit_after_a_long_wait_carries_the_latest_text(
     assert [edit.text for edit in edits] == ["a" + INDICATOR, "a b c d e" + INDICATOR]
     await reply.finish()
     assert_delivered(platform, reply, "a b c d e")
+
+
+async def test_messages_that_keep_vanishing_end_in_a_bounded_give_up(
+    platform: FakePlatform, make_sink: MakeSink, make_reply: MakeReply, clock: FakeClock
+) -> None:
+    sink = make_sink()
+    reply = make_reply(sink)
+    await reply.start()
+
+    def vanish(call: SinkCall) -> BaseException | None:
+        if call.kind == "edit":
+            platform.make_gone(call.message_id)
+        return None
+
+    platform.fault = vanish
+    await _stream(reply, clock, ["again "] * 30, gap=1.0)
+    await reply.finish()
+    assert platform.count("post") <= 1 + MAX_REPLACEMENTS + 1
