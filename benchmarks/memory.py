@@ -115,9 +115,9 @@ async def _pass(bot: Bot, llm: LLMProcess, n: int, name: str, probe) -> _Pass:  
     shown = await _until_shown(replies, tasks)
     gc.collect()
     result = _Pass((probe() - before) / n, shown, _top() if tracemalloc.is_tracing() else "")
-    for key in keys:
+    for key, task in zip(keys, tasks, strict=True):  # one at a time, like the arrivals
         await bot.engine.stop(key)
-    await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=60)
+        await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), timeout=60)
     return result
 
 

@@ -7,6 +7,7 @@ reaches answers streaming in this process.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 NOTHING_TO_STOP = "Nothing is being written here right now."
 THANKS = "Thanks for the feedback!"
 FEEDBACK_LOST = "I can't find that answer in my history any more."
+FEEDBACK_RETRIES = (0.2, 0.5, 1.0, 0.0)
 
 Ack = Callable[..., Awaitable[Any]]
 
@@ -91,7 +93,12 @@ class ButtonActions:
             await self.tell(target, exc.user_message)
 
     async def _feedback(self, target: Target, message_ts: str, value: int) -> None:
-        found = bool(message_ts) and await self._engine.feedback(target.key, message_ts, value)
+        found = False
+        for pause in FEEDBACK_RETRIES if message_ts else ():
+            found = await self._engine.feedback(target.key, message_ts, value)
+            if found:
+                break
+            await asyncio.sleep(pause)  # the answer may be shown a moment before it is stored
         await self.tell(target, THANKS if found else FEEDBACK_LOST)
 
     async def tell(self, target: Target, text: str) -> None:

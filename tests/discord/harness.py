@@ -53,9 +53,15 @@ class Bot:
 
 @contextlib.asynccontextmanager
 async def running_bot(
-    fake: FakeDiscord, llm: FakeLLMServer, data: Path, *, sessions: int = 1, **extra: str
+    fake: FakeDiscord,
+    llm: FakeLLMServer,
+    data: Path,
+    *,
+    sessions: int = 1,
+    env: dict[str, str] | None = None,
+    **extra: str,
 ) -> AsyncIterator[Bot]:
-    settings = load_settings(EnvReader(bot_env(fake, llm, data, **extra)))
+    settings = load_settings(EnvReader(bot_env(fake, llm, data, **(env or {}), **extra)))
     async with open_core(settings) as core:
         context = AdapterContext(core.engine, core.replies, settings.env, settings)
         adapter = create(context)

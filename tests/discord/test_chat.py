@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tests.discord.harness import Bot, answer_texts, finished, is_final, running_bot, user_contents
 from tests.fakes import discord_payloads as p
-from tests.fakes.discord_api import EPHEMERAL, FakeDiscord, opt
+from tests.fakes.discord_api import EPHEMERAL, FakeDiscord, StoredMessage, opt
 from tests.fakes.llm_server import FakeLLMServer, answer
 
 
@@ -79,8 +79,13 @@ async def test_private_chat_opens_a_private_thread_with_the_user(bot: Bot) -> No
     messages = await finished(fake, thread_id)
     assert (thread_id, int(fake.users["alice"]["id"])) in fake.thread_members
     assert answer_texts(messages) == ["You said: secret question"]
-    ack = await fake.wait_until(lambda: "private thread" in fake.original(inter).content)
-    assert ack
+
+    def acknowledged() -> StoredMessage | None:
+        original = fake.original(inter)
+        return original if original is not None and "private thread" in original.content else None
+
+    original = await fake.wait_until(acknowledged)
+    assert original.ephemeral
 
 
 async def test_private_chat_is_refused_without_the_permission(bot: Bot) -> None:

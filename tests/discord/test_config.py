@@ -5,7 +5,7 @@ from __future__ import annotations
 import discord
 import pytest
 
-from adapters.discord.config import load_config
+from adapters.discord.config import DiscordConfig, load_config
 from adapters.discord.endpoints import normalize_api_base
 from adapters.discord.errors import to_sink_error
 from adapters.discord.text import model_text, prompt_echo, thread_name
@@ -13,7 +13,7 @@ from bot.config import EnvReader
 from bot.errors import ConfigError, SinkRateLimited
 
 
-def _config(**env: str):
+def _config(**env: str) -> DiscordConfig:
     return load_config(EnvReader({"DISCORD_TOKEN": "abc.def.ghi", **env}))
 
 

@@ -59,8 +59,8 @@ async def test_shard_ids_split_an_install_across_processes(
     fake: FakeDiscord, llm: FakeLLMServer, tmp_path: Path
 ) -> None:
     owner = (fake.guild_id >> 22) % 3
-    env = {"DISCORD_SHARD_COUNT": "3", "DISCORD_SHARD_IDS": str(owner)}
-    async with running_bot(fake, llm, tmp_path, **env):
+    shard_env = {"DISCORD_SHARD_COUNT": "3", "DISCORD_SHARD_IDS": str(owner)}
+    async with running_bot(fake, llm, tmp_path, env=shard_env):
         assert [tuple(i["shard"]) for i in fake.gateway.identifies] == [(owner, 3)]
         asked = await fake.user_message(fake.general, "my shard", mention_bot=True)
         await finished(fake, asked.id)

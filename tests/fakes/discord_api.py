@@ -217,9 +217,7 @@ class FakeDiscord:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server
-        assert server is not None and server.sockets
-        self.port = server.sockets[0].getsockname()[1]
+        self.port = int(self._runner.addresses[0][1])
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -247,7 +245,7 @@ class FakeDiscord:
     def notify(self) -> None:
         self._changed.set()
 
-    async def wait_until(self, check: Callable[[], T], within: float = 15.0) -> T:
+    async def wait_until(self, check: Callable[[], T | None], within: float = 15.0) -> T:
         """Wait until ``check()`` is truthy (re-checked on every state change); return it."""
         async with asyncio.timeout(within):
             while True:

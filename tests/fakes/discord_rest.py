@@ -33,7 +33,7 @@ MAX_CONTENT = 2000
 TOKEN_LIFETIME = 15 * 60
 EPHEMERAL, LOADING = 1 << 6, 1 << 7
 API = "/api/v10"
-BODY = web.RequestKey("body", object)
+BODY: web.RequestKey[Any] = web.RequestKey("body", object)
 
 
 def build_routes(fake: FakeDiscord, app: web.Application) -> None:

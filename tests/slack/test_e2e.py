@@ -6,6 +6,7 @@ Mode), SLACK_API_URL pointing at the fake, the LLM_* variables and DATABASE_URL.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -162,6 +163,7 @@ async def test_regenerate_answers_the_last_question_again(
     async with threadline(slack, llm, tmp_path) as driver:
         ts = await driver.mention("Name a colour")
         [first] = await driver.finished(CHANNEL, ts)
+        await asyncio.sleep(0.3)  # as a person would: the answer is stored just after it shows
         await driver.click(first, "threadline_regenerate")
         replies = await driver.finished(CHANNEL, ts, count=2)
         await driver.click(replies[1], "threadline_feedback_up")
