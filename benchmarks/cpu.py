@@ -73,7 +73,9 @@ async def measure(options: Options) -> list[Row]:
 async def _talk(bot: Bot, plan: Plan, run: _Run, index: int) -> None:
     key = conversation(index)
     rng = random.Random(index)
-    question = ("a question that the model will echo back as its answer " * 60)[: plan.question_chars]
+    question = ("a question that the model will echo back as its answer " * 60)[
+        : plan.question_chars
+    ]
     await asyncio.sleep(rng.uniform(0, plan.answer_seconds))
     for turn in range(plan.turns):
         tag = index * plan.turns + turn

@@ -69,6 +69,7 @@ class _Run:
     handed: dict[int, float] = field(default_factory=dict)
     concurrency: dict[int, int] = field(default_factory=dict)
     errors: Counter[str] = field(default_factory=Counter)
+    cpu: float = 0.0
 
     def window(self) -> tuple[float, float]:
         begin = self.start + 2 * self.plan.answer_seconds
@@ -102,7 +103,11 @@ def _handed_hook(run: _Run):  # type: ignore[no-untyped-def]
 async def _drive(bot: Bot, run: _Run) -> None:
     run.start = time.perf_counter()
     tasks = [asyncio.create_task(_talk(bot, run, index)) for index in range(run.plan.conversations)]
-    await asyncio.sleep(run.window()[1] - time.perf_counter())
+    begin, end = run.window()
+    await asyncio.sleep(begin - time.perf_counter())
+    cpu = time.process_time()
+    await asyncio.sleep(end - time.perf_counter())
+    run.cpu = (time.process_time() - cpu) / run.plan.duration
     run.stopping = True
     await asyncio.wait_for(asyncio.gather(*tasks), timeout=run.plan.answer_seconds + 30)
 
@@ -144,7 +149,7 @@ def _row(run: _Run, received: dict[int, float]) -> Row:
         f"{count(len(tags) / plan.duration)} new messages/s over {plan.duration:.0f} s, "
         f"{count(len(tags))} samples; time to the fake server receiving the request "
         f"(handed to httpx: p50 {ms(percentile(client, 50))} / p99 {ms(percentile(client, 99))}); "
-        f"SQLite store, real migrations; {_errors(run.errors)}"
+        f"bot process busy {run.cpu * 100:.0f}% of one core; {_errors(run.errors)}"
     )
     ok = bool(server) and p99 < GOAL_SECONDS and not run.errors
     measured = f"p50 {ms(percentile(server, 50))} / p99 {ms(p99)}"

@@ -87,7 +87,16 @@ class DiscordAdapter:
         config = self._services.config
         if config.gateway_url and client.shard_count is not None:
             return
-        shards, url, limits = await client.http.get_bot_gateway()
+        try:
+            shards, url, limits = await client.http.get_bot_gateway()
+        except discord.GatewayNotFound as exc:
+            if not config.gateway_url:
+                raise ConfigError(
+                    "GET /gateway/bot failed, so the Discord gateway address is unknown: check "
+                    "DISCORD_API_BASE, or set DISCORD_GATEWAY_URL."
+                ) from exc
+            logger.warning("GET /gateway/bot failed (%s); using 1 shard", exc.__cause__)
+            shards, url, limits = 1, config.gateway_url, {"max_concurrency": 1}
         client.identify_concurrency = int(limits.get("max_concurrency", 1) or 1)
         if not config.gateway_url:
             use_gateway(url)

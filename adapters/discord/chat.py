@@ -22,7 +22,7 @@ from typing import Any
 import discord
 
 from adapters.discord.interaction_sink import InteractionSink, InteractionToken
-from adapters.discord.keys import dm_key, guild_key, key_of_channel
+from adapters.discord.keys import guild_key
 from adapters.discord.runtime import Runtime
 from adapters.discord.sink import NO_MENTIONS, ChannelSink
 from adapters.discord.text import prompt_echo, thread_name
@@ -144,20 +144,12 @@ class ChatCommand:
         *,
         original_used: bool,
     ) -> None:
-        key = await self._key(interaction)
+        key = await self._rt.key_of(interaction)
         token = InteractionToken.of(interaction)
         sink: MessageSink = InteractionSink(
             self._rt.client, token, key, original_used=original_used
         )
         await self._rt.answer(_incoming(interaction, key, prompt), sink, overrides=overrides)
-
-    async def _key(self, interaction: discord.Interaction[Any]) -> ConversationKey:
-        key = key_of_channel(interaction.channel)
-        if key is not None:
-            return key
-        if interaction.guild_id is None:
-            return dm_key(interaction.channel_id or 0)
-        return await self._rt.keys.resolve(interaction.guild_id, interaction.channel_id or 0)
 
 
 def _overrides(model: str | None, temperature: float | None) -> dict[str, Any]:
@@ -178,6 +170,8 @@ def _can_open(interaction: discord.Interaction[Any], *, private: bool) -> bool:
     if private and channel.is_news():
         return False
     perms = interaction.app_permissions
+    if perms.value == 0:
+        return True  # not reported: try, and answer in place if Discord refuses
     can_create = perms.create_private_threads if private else perms.create_public_threads
     return can_create and perms.send_messages_in_threads
 

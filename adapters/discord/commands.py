@@ -16,11 +16,9 @@ import discord
 from discord import app_commands
 
 from adapters.discord.chat import ChatCommand
-from adapters.discord.keys import dm_key, key_of_channel
 from adapters.discord.runtime import Runtime
 from bot.channel_settings import SETTING_NAMES
 from bot.commands import NOT_ALLOWED, CommandContext, run_command
-from bot.model import ConversationKey
 
 logger = logging.getLogger(__name__)
 
@@ -36,14 +34,6 @@ class SlashCommands:
         self._rt = runtime
         self.chat = ChatCommand(runtime)
 
-    async def key(self, interaction: discord.Interaction[Any]) -> ConversationKey:
-        key = key_of_channel(interaction.channel)
-        if key is not None:
-            return key
-        if interaction.guild_id is None:
-            return dm_key(interaction.channel_id or 0)
-        return await self._rt.keys.resolve(interaction.guild_id, interaction.channel_id or 0)
-
     def can_admin(self, interaction: discord.Interaction[Any]) -> bool:
         if interaction.guild is None:
             return True
@@ -58,7 +48,9 @@ class SlashCommands:
         """Run one command line and show its answer."""
         self._rt.track()
         ctx = CommandContext(
-            await self.key(interaction), str(interaction.user.id), self.can_admin(interaction)
+            await self._rt.key_of(interaction),
+            str(interaction.user.id),
+            self.can_admin(interaction),
         )
         answer = await run_command(self._rt.engine, ctx, line)
         changed = line.startswith("settings set") and not answer.startswith(PRIVATE_ANSWERS)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from adapters.discord.config import DiscordConfig
-from adapters.discord.keys import KeyResolver
+from adapters.discord.keys import KeyResolver, dm_key, key_of_channel
 from bot.engine import ConversationEngine, TurnResult
 from bot.errors import BotError
 from bot.model import ConversationKey, IncomingMessage
@@ -57,6 +57,16 @@ class Runtime:
     def bot_id(self) -> int:
         user = self.client.user
         return user.id if user is not None else 0
+
+    async def key_of(self, interaction: discord.Interaction[Any]) -> ConversationKey:
+        """The conversation an interaction (command or button) happened in."""
+        key = key_of_channel(interaction.channel)
+        if key is not None:
+            return key
+        channel_id = interaction.channel_id or 0
+        if interaction.guild_id is None:
+            return dm_key(channel_id)
+        return await self.keys.resolve(interaction.guild_id, channel_id)
 
     async def participating(self, key: ConversationKey) -> bool:
         """Whether the bot answers in this conversation already (remembered once true)."""

@@ -2,8 +2,9 @@
 
 The first delta starts a stream at once (``chat.startStream``), later text is buffered and sent
 by one pump task with ``chat.appendStream`` at most every ``append_interval`` seconds and within
-the workspace's Tier 2/Tier 4 buckets, so ``append()`` never waits for Slack. A Stop button
-rides along as a ``blocks`` chunk (dropped if Slack refuses it).
+the workspace's Tier 2/Tier 4 buckets, so ``append()`` never waits for Slack. Text is sent as
+``markdown_text`` (standard Markdown); a Stop button rides along as a ``blocks`` chunk (dropped
+if Slack refuses it).
 
 Whenever native streaming can't or shouldn't go on, the message is *adopted* by the shared
 post+edit reply (``fallback(continue_message=ts, shown_text=…)``) which keeps editing it with
@@ -190,28 +191,30 @@ class NativeStreamReply:
         self._born = self._last_send = self._clock()
 
     async def _start_call(self, text: str) -> dict[str, Any]:
-        chunks: list[dict[str, Any]] = []
-        if self._support.stop_chunk:
-            chunks.append({"type": "blocks", "blocks": [stop_actions(self._target.value)]})
-        if text:
-            chunks.append({"type": "markdown_text", "text": sanitize(text)})
+        """``chat.startStream`` with the text as ``markdown_text`` and the Stop button as a
+        ``blocks`` chunk; without the chunk if Slack refuses it (remembered)."""
+        markdown = sanitize(text) or None
+        if not self._support.stop_chunk:
+            return await call("chat.startStream", self._start_request(markdown, None))
+        stop = [{"type": "blocks", "blocks": [stop_actions(self._target.value)]}]
         try:
-            return await call("chat.startStream", self._start_request(chunks))
+            return await call("chat.startStream", self._start_request(markdown, stop))
         except SinkError as exc:
-            if not (self._support.stop_chunk and _code(exc) in CHUNK_REJECTED):
+            if _code(exc) not in CHUNK_REJECTED:
                 raise
-            self._support.stop_chunk = False
-            logger.info("Slack refused the Stop button chunk; streaming without it")
-            return await call("chat.startStream", self._start_request(chunks[1:]))
+        self._support.stop_chunk = False
+        logger.info("Slack refused the Stop button chunk; streaming without it")
+        return await call("chat.startStream", self._start_request(markdown, None))
 
-    def _start_request(self, chunks: list[dict[str, Any]]) -> Any:
+    def _start_request(self, markdown: str | None, chunks: list[dict[str, Any]] | None) -> Any:
         target = self._target
         return self._client.chat_startStream(
             channel=target.channel,
             thread_ts=target.thread,
+            markdown_text=markdown,
             recipient_user_id=target.user or None,
             recipient_team_id=(target.user_team or target.workspace) if target.user else None,
-            chunks=chunks or None,
+            chunks=chunks,
         )
 
     async def _start_failed(self, exc: SinkError) -> None:
@@ -251,7 +254,7 @@ class NativeStreamReply:
         request = self._client.chat_appendStream(
             channel=self._target.channel,
             ts=self._ts or "",
-            chunks=[{"type": "markdown_text", "text": sanitize(text)}],
+            markdown_text=sanitize(text),
         )
         self._last_send = self._clock()
         try:
@@ -299,7 +302,7 @@ class NativeStreamReply:
         request = self._client.chat_stopStream(
             channel=self._target.channel,
             ts=self._ts or "",
-            chunks=[{"type": "markdown_text", "text": sanitize(rest)}] if rest else None,
+            markdown_text=sanitize(rest) or None,
             blocks=[final_actions(self._target.value)] if final else None,
         )
         try:

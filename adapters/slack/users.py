@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 CACHE_SECONDS = 600.0
 FIRST_LOOKUP_SECONDS = 1.0
+RETRY_FAILED_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ class UserDirectory:
         self._clock = clock
         self._people: dict[str, Person] = {}
         self._loading: dict[str, asyncio.Task[Any]] = {}
+        self._failed: dict[str, float] = {}
 
     async def name(self, user_id: str, event: Mapping[str, Any]) -> str:
         """The author's name for history.
@@ -66,7 +68,7 @@ class UserDirectory:
         first-time author waits at most ``FIRST_LOOKUP_SECONDS`` for ``users.info``.
         """
         person = self._people.get(user_id)
-        if person is None and user_id:
+        if person is None and user_id and not self._recently_failed(user_id):
             lookup = self._refresh_later(user_id)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(lookup), FIRST_LOOKUP_SECONDS)
@@ -81,9 +83,13 @@ class UserDirectory:
     async def is_admin(self, user_id: str) -> bool:
         """Workspace admin or owner, per ``users.info``; False if Slack can't tell us."""
         person = self._people.get(user_id)
-        if person is None or self._stale(person):
+        if (person is None or self._stale(person)) and not self._recently_failed(user_id):
             person = await self._fetch(user_id)
         return person is not None and person.is_admin
+
+    def _recently_failed(self, user_id: str) -> bool:
+        failed = self._failed.get(user_id)
+        return failed is not None and self._clock() - failed < RETRY_FAILED_SECONDS
 
     def _stale(self, person: Person) -> bool:
         return self._clock() - person.fetched > CACHE_SECONDS
@@ -99,6 +105,7 @@ class UserDirectory:
             data = await call("users.info", self._client.users_info(user=user_id))
         except SinkError as exc:
             logger.info("users.info %s failed: %s", user_id, exc)
+            self._failed[user_id] = self._clock()
             return None
         finally:
             self._loading.pop(user_id, None)

@@ -86,3 +86,16 @@ async def test_a_refused_token_is_a_configuration_error(
     with pytest.raises(ConfigError, match="DISCORD_TOKEN"):
         async with running_bot(fake, llm, tmp_path, DISCORD_TOKEN="not-the-token"):
             pass
+
+
+async def test_without_gateway_bot_the_configured_gateway_is_used(
+    fake: FakeDiscord, llm: FakeLLMServer, tmp_path: Path
+) -> None:
+    fake.inject("GET", r"^/gateway/bot$", 404, 0, "404: Not Found", times=2)
+    with pytest.raises(ConfigError, match="DISCORD_GATEWAY_URL"):
+        async with running_bot(fake, llm, tmp_path):
+            pass
+    async with running_bot(fake, llm, tmp_path, DISCORD_GATEWAY_URL=fake.gateway_url):
+        dm = fake.open_dm("alice")
+        await fake.user_message(dm, "no gateway/bot here")
+        await finished(fake, dm)
