@@ -66,6 +66,7 @@ class _Turn:
     id: int
     user_id: str
     t0: float
+    supersedes: int | None = None
 
 
 @dataclass(slots=True)
@@ -122,13 +123,14 @@ class ConversationEngine:
         self, key: ConversationKey, reply: StreamedReply, *, user_id: str
     ) -> TurnResult:
         """Answer the conversation's last user turn again; the previous answer is superseded."""
-        last = await self._store.last_assistant_turn(key)
-        if last is None or last.id is None:
-            raise SettingError("There is no answer to regenerate in this conversation yet.")
-        await self._store.update_message(last.id, MessageUpdate(status=TurnStatus.SUPERSEDED))
-        turn_id = await self._store.add_message(key, _pending_turn())
+        async with self._accepting.hold(key):
+            last = await self._store.last_assistant_turn(key)
+            if last is None or last.id is None:
+                raise SettingError("There is no answer to regenerate in this conversation yet.")
+            turn_id = await self._store.add_message(key, _pending_turn())
         await reply.start()
-        return await self._answer(_Turn(key, turn_id, user_id, time.perf_counter()), reply, None)
+        turn = _Turn(key, turn_id, user_id, time.perf_counter(), supersedes=last.id)
+        return await self._answer(turn, reply, None)
 
     async def record(self, message: IncomingMessage) -> None:
         """Store a message of a conversation the bot is in, without answering it."""
@@ -158,6 +160,9 @@ class ConversationEngine:
                 await reply.fail(SHUTDOWN_NOTICE)
                 await self._store.update_message(turn.id, MessageUpdate(status=TurnStatus.FAILED))
                 return TurnResult(TurnStatus.FAILED, "", turn.id, error=SHUTDOWN_NOTICE)
+            if turn.supersedes is not None:  # after the answer it replaces has been saved
+                superseded = MessageUpdate(status=TurnStatus.SUPERSEDED)
+                await self._store.update_message(turn.supersedes, superseded)
             settings = await self.settings_for(turn.key)
             params = settings.params.merged(overrides or {})
             return await self._generate(turn, reply, settings, params)

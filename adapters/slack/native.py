@@ -298,7 +298,8 @@ class NativeStreamReply:
         if not self._live or not self._budgets.start_stop(self._target.workspace).try_take():
             return False
         self._live = False
-        rest = self._pending if final else ""
+        fits = len(self._sent) + len(self._pending) <= self._max_chars
+        rest = self._pending if final and fits else ""
         request = self._client.chat_stopStream(
             channel=self._target.channel,
             ts=self._ts or "",

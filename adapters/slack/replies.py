@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.api import best_effort
 from adapters.slack.budget import StreamBudgets
 from adapters.slack.native import NativeStreamReply, NativeSupport
-from adapters.slack.sink import SlackSink, Target
+from adapters.slack.sink import BlockSupport, SlackSink, Target
 from bot.reply.base import MessageSink, StreamedReply
 
 THINKING = "is thinking…"
@@ -79,9 +79,10 @@ class ReplyBuilder:
         self._native = native
         self._budgets = budgets
         self.support = NativeSupport()
+        self.blocks = BlockSupport()
 
     def build(self, target: Target) -> StreamedReply:
-        sink = SlackSink(self._client, target)
+        sink = SlackSink(self._client, target, self.blocks)
 
         def fallback(continue_message: str | None, shown_text: str) -> StreamedReply:
             if continue_message is None:

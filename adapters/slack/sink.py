@@ -8,18 +8,33 @@ workspace shares one budget (``rate_scope``) of ``EDITS_PER_MINUTE``.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from adapters.slack.api import call
-from adapters.slack.blocks import answer_blocks, button_value
+from adapters.slack.api import call, error_code
+from adapters.slack.blocks import (
+    EMPTY_TEXT,
+    Block,
+    answer_blocks,
+    button_value,
+    final_actions,
+    stop_actions,
+)
 from adapters.slack.text import sanitize
 from bot.errors import SinkError
 from bot.model import ConversationKey
 from bot.reply.base import SinkLimits
 
+logger = logging.getLogger(__name__)
+
 PLATFORM = "slack"
+BLOCKS_REJECTED = frozenset({"invalid_blocks", "invalid_blocks_format"})
+LAST_LEVEL = 2
 MAX_CHARS = 3500
 EDITS_PER_MINUTE = 40.0
 EDIT_BURST = 8
@@ -57,13 +72,34 @@ def sink_limits(workspace: str) -> SinkLimits:
     )
 
 
+@dataclass(slots=True)
+class BlockSupport:
+    """How much Block Kit this Slack accepts, learned from ``invalid_blocks`` answers.
+
+    Level 0: a ``markdown`` block plus the buttons; 1: ``text`` (mrkdwn) plus the buttons;
+    2: ``text`` only. A refusal moves every later message of the process one level down.
+    """
+
+    level: int = 0
+
+    def blocks(self, text: str, *, final: bool, value: str, level: int) -> list[Block] | None:
+        if level == 0:
+            return answer_blocks(text, final=final, value=value)
+        if level == 1:
+            return [final_actions(value) if final else stop_actions(value)]
+        return None
+
+
 class SlackSink:
     """Posts with chat.postMessage and edits with chat.update; never sleeps on a 429."""
 
-    def __init__(self, client: AsyncWebClient, target: Target) -> None:
+    def __init__(
+        self, client: AsyncWebClient, target: Target, support: BlockSupport | None = None
+    ) -> None:
         self._client = client
         self._target = target
         self._limits = sink_limits(target.workspace)
+        self._support = support or BlockSupport()
 
     @property
     def limits(self) -> SinkLimits:
@@ -74,15 +110,20 @@ class SlackSink:
 
     async def post(self, text: str, *, final: bool) -> str:
         text = sanitize(text)
-        request = self._client.chat_postMessage(
-            channel=self._target.channel,
-            thread_ts=self._target.thread or None,
-            text=text or "…",
-            blocks=answer_blocks(text, final=final, value=self._target.value),
-            unfurl_links=False,
-            unfurl_media=False,
-        )
-        data = await call("chat.postMessage", request)
+
+        def request(level: int) -> Awaitable[AsyncSlackResponse]:
+            return self._client.chat_postMessage(
+                channel=self._target.channel,
+                thread_ts=self._target.thread or None,
+                text=text or EMPTY_TEXT,
+                blocks=self._support.blocks(
+                    text, final=final, value=self._target.value, level=level
+                ),
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+
+        data = await self._call("chat.postMessage", request)
         ts = data.get("ts")
         if not isinstance(ts, str) or not ts:
             raise SinkError("chat.postMessage: no ts in the response")
@@ -90,10 +131,32 @@ class SlackSink:
 
     async def edit(self, message_id: str, text: str, *, final: bool) -> None:
         text = sanitize(text)
-        request = self._client.chat_update(
-            channel=self._target.channel,
-            ts=message_id,
-            text=text or "…",
-            blocks=answer_blocks(text, final=final, value=self._target.value),
-        )
-        await call("chat.update", request)
+
+        def request(level: int) -> Awaitable[AsyncSlackResponse]:
+            return self._client.chat_update(
+                channel=self._target.channel,
+                ts=message_id,
+                text=text or EMPTY_TEXT,
+                blocks=self._support.blocks(
+                    text, final=final, value=self._target.value, level=level
+                ),
+            )
+
+        await self._call("chat.update", request)
+
+    async def _call(
+        self, method: str, request: Callable[[int], Awaitable[AsyncSlackResponse]]
+    ) -> dict[str, Any]:
+        level = self._support.level
+        while True:
+            try:
+                return await call(method, request(level))
+            except SinkError as exc:
+                cause = exc.__cause__
+                if level >= LAST_LEVEL or cause is None or error_code(cause) not in BLOCKS_REJECTED:
+                    raise
+            level = max(level + 1, self._support.level)
+            self._support.level = level
+            logger.warning(
+                "Slack refused the answer blocks; using simpler messages (level %d)", level
+            )

@@ -197,3 +197,16 @@ async def test_shutdown_fails_live_answers_with_a_notice(harness):
     result = await task
     assert result.status is TurnStatus.FAILED and reply.text == "partial"
     assert "restarting" in reply.notice
+
+
+async def test_regenerate_clicked_while_the_answer_streams_supersedes_it_after_it_ends(harness):
+    harness.llm.enqueue(answer("first take", chunk_delay=0.02), answer("second take"))
+    first, second = RecordingReply(), RecordingReply()
+    streaming = asyncio.create_task(harness.engine.handle(msg("q"), first))
+    await asyncio.wait_for(first.first_text.wait(), 5)
+    again = await asyncio.wait_for(harness.engine.regenerate(KEY, second, user_id="u1"), 10)
+    await streaming
+    assert again.text == "second take"
+    assert sent_messages(harness.llm.requests[1]) == [("user", "q")]
+    statuses = [m.status for m in await harness.engine.export(KEY) if m.role is Role.ASSISTANT]
+    assert statuses == [TurnStatus.SUPERSEDED, TurnStatus.COMPLETE]

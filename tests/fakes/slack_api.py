@@ -20,7 +20,8 @@ expire after ``stream_ttl`` seconds or on ``expire_streams()``, then answer
 Faults: ``limit(method, per_minute)`` (per workspace; 429 + ``Retry-After`` beyond it),
 ``rate_limit_next(method, count, retry_after)``, ``fail_next(method, error, count, status)``,
 ``unknown_methods`` (e.g. the stream methods, as on an old Slack), ``reject_block_chunks``,
-``hold(method)`` (calls wait unanswered until the returned event is set).
+``reject_markdown_blocks`` (an older Slack without the ``markdown`` block), ``hold(method)``
+(calls wait unanswered until the returned event is set).
 Everything received is in ``calls``; response_url posts are in ``responses``.
 """
 
@@ -72,6 +73,7 @@ class FakeSlack:
         )
         self.unknown_methods: set[str] = set()
         self.reject_block_chunks = False
+        self.reject_markdown_blocks = False
         self.holds: dict[str, asyncio.Event] = {}
         self.changed = asyncio.Event()
         self.socket = SocketHub(self.changed)
@@ -248,7 +250,7 @@ class FakeSlack:
 
     def _m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = _required(args, "channel")
-        _check_content(args)
+        _check_content(args, markdown_blocks=not self.reject_markdown_blocks)
         message = Message(
             channel,
             self._ts.next(),
@@ -262,7 +264,7 @@ class FakeSlack:
 
     def _m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         message = self._own_message(args)
-        _check_content(args)
+        _check_content(args, markdown_blocks=not self.reject_markdown_blocks)
         message.streaming, message.streamed, message.stream_blocks = False, "", []
         _apply_content(message, args)
         message.edits += 1
@@ -386,7 +388,7 @@ def _required(args: dict[str, Any], name: str) -> str:
     return str(value)
 
 
-def _check_content(args: dict[str, Any]) -> None:
+def _check_content(args: dict[str, Any], *, markdown_blocks: bool = True) -> None:
     markdown = args.get("markdown_text")
     if markdown and (args.get("text") or args.get("blocks")):
         raise SlackError("invalid_arguments")
@@ -395,6 +397,8 @@ def _check_content(args: dict[str, Any]) -> None:
     if len(str(markdown or "")) > 12_000 or len(str(args.get("text") or "")) > 40_000:
         raise SlackError("msg_too_long")
     blocks = _blocks(args.get("blocks"))
+    if not markdown_blocks and any(b.get("type") == "markdown" for b in blocks):
+        raise SlackError("invalid_blocks")
     if (
         len(blocks) > 50
         or sum(len(b.get("text", "")) for b in blocks if b.get("type") == "markdown") > 12_000

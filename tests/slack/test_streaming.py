@@ -90,3 +90,18 @@ async def test_model_failure_keeps_partial_text_and_shows_a_notice(bot: Bot) -> 
     [reply] = await bot.finished(CHANNEL, ts)
     assert "LLM_API_KEY" in reply.visible_text
     assert "threadline_regenerate" in reply.action_ids
+
+
+async def test_a_slack_without_markdown_blocks_still_gets_text_and_buttons(
+    slack: FakeSlack, llm: FakeLLMServer, db: Path
+) -> None:
+    slack.reject_markdown_blocks = True
+    async with running_bot(slack, llm, db, SLACK_NATIVE_STREAMING="false") as bot:
+        ts = await bot.mention("plain please")
+        [reply] = await bot.finished(CHANNEL, ts)
+        again = await bot.mention("again")
+        [second] = await bot.finished(CHANNEL, again)
+    assert reply.visible_text == "You said: plain please" == reply.text
+    assert second.visible_text == "You said: again"
+    refused = [c for c in slack.calls if c.error == "invalid_blocks"]
+    assert len(refused) == 1, "learned once for the whole process"
