@@ -155,7 +155,11 @@ class ConversationEngine:
     async def _answer(
         self, turn: _Turn, reply: StreamedReply, overrides: Mapping[str, Any] | None
     ) -> TurnResult:
-        async with self._locks.hold(turn.key), self._slots:
+        async with (
+            self._locks.hold(turn.key),
+            self._store.conversation_lock(turn.key),
+            self._slots,
+        ):
             if self._live.closing:
                 await reply.fail(SHUTDOWN_NOTICE)
                 await self._store.update_message(turn.id, MessageUpdate(status=TurnStatus.FAILED))

@@ -7,6 +7,7 @@ and threads inherit them.
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -39,6 +40,10 @@ class MessageUpdate:
 
 class ConversationStore(Protocol):
     """Conversation history, channel settings, event deduplication and the usage ledger."""
+
+    def conversation_lock(self, key: ConversationKey) -> AbstractAsyncContextManager[None]:
+        """Hold the conversation's turn across every process sharing the database."""
+        ...
 
     async def ping(self) -> bool:
         """Whether the database answers (health checks)."""

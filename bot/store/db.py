@@ -177,6 +177,10 @@ async def open_store(url: str, *, migrate: bool = False) -> AsyncIterator[SqlCon
     try:
         await check_current(engine, url)
         logger.info("store opened: %s", describe_url(url))
-        yield SqlConversationStore(engine)
+        store = SqlConversationStore(engine)
+        try:
+            yield store
+        finally:
+            await store.close()
     finally:
         await engine.dispose()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -42,7 +42,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bot.errors import StoreError
 from bot.model import ChatMessage, ConversationKey, Role, Usage
 from bot.store.base import MessageUpdate, UsageRow
-from bot.store.db import WRITE, open_store
+from bot.store.db import CONNECT_TIMEOUT_S, WRITE, open_store
+from bot.store.pglock import AdvisoryLocks
 from bot.store.queries import (
     key_values,
     live_messages,
@@ -80,6 +81,20 @@ class SqlConversationStore:
         self._writer = engine.execution_options(**WRITE)
         self._clock = clock
         self._sqlite = engine.dialect.name == "sqlite"
+        self._turns = None if self._sqlite else AdvisoryLocks(engine.url, CONNECT_TIMEOUT_S)
+
+    def conversation_lock(self, key: ConversationKey) -> AbstractAsyncContextManager[None]:
+        """The conversation's turn across processes: a PostgreSQL advisory lock.
+
+        A no-op on SQLite, where one process serves the database and the engine's in-process
+        lock already orders each conversation.
+        """
+        return nullcontext() if self._turns is None else self._turns.hold(key)
+
+    async def close(self) -> None:
+        """Release what the store holds besides its engine."""
+        if self._turns is not None:
+            await self._turns.close()
 
     @asynccontextmanager
     async def _tx(self, *, write: bool) -> AsyncIterator[AsyncConnection]:

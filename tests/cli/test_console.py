@@ -100,7 +100,7 @@ async def test_missing_api_key_is_one_line_and_writes_nothing(tmp_path):
 async def test_unreachable_endpoint_fails_clearly(tmp_path):
     env = {"LLM_BASE_URL": "http://127.0.0.1:9/v1", "LLM_API_KEY": "k", "LLM_MAX_RETRIES": "0"}
     code, out, err = await threadline("console", stdin="hi\n", env=env, cwd=tmp_path)
-    assert code == 1
+    assert (code, out) == (1, "")
     assert "unavailable" in err and "Traceback" not in err
 
 
