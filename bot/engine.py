@@ -161,30 +161,28 @@ class ConversationEngine:
             self._slots,
         ):
             if self._live.closing:
-                await reply.fail(SHUTDOWN_NOTICE)
-                await self._store.update_message(turn.id, MessageUpdate(status=TurnStatus.FAILED))
-                return TurnResult(TurnStatus.FAILED, "", turn.id, error=SHUTDOWN_NOTICE)
-            if turn.supersedes is not None:  # after the answer it replaces has been saved
-                superseded = MessageUpdate(status=TurnStatus.SUPERSEDED)
-                await self._store.update_message(turn.supersedes, superseded)
-            settings = await self.settings_for(turn.key)
-            params = settings.params.merged(overrides or {})
-            return await self._generate(turn, reply, settings, params)
+                return await self._fail_early(turn, reply, SHUTDOWN_NOTICE)
+            try:
+                if turn.supersedes is not None:  # after the answer it replaces was saved
+                    superseded = MessageUpdate(status=TurnStatus.SUPERSEDED)
+                    await self._store.update_message(turn.supersedes, superseded)
+                settings = await self.settings_for(turn.key)
+                params = settings.params.merged(overrides or {})
+                request = await self._request(turn, settings, params)
+            except BotError as exc:
+                logger.warning("conversation %s: cannot answer: %s", turn.key, exc)
+                return await self._fail_early(turn, reply, exc.user_message)
+            return await self._generate(turn, reply, request)
+
+    async def _fail_early(self, turn: _Turn, reply: StreamedReply, notice: str) -> TurnResult:
+        """Close the reply and the reserved row when no request could be made."""
+        await reply.fail(notice)
+        await self._store.update_message(turn.id, MessageUpdate(status=TurnStatus.FAILED))
+        return TurnResult(TurnStatus.FAILED, "", turn.id, error=notice)
 
     async def _generate(
-        self,
-        turn: _Turn,
-        reply: StreamedReply,
-        settings: EffectiveSettings,
-        params: GenerationParams,
+        self, turn: _Turn, reply: StreamedReply, request: CompletionRequest
     ) -> TurnResult:
-        try:
-            request = await self._request(turn, settings, params)
-        except BotError as exc:
-            await reply.fail(exc.user_message)
-            failed = MessageUpdate(status=TurnStatus.FAILED, model=params.model)
-            await self._store.update_message(turn.id, failed)
-            return TurnResult(TurnStatus.FAILED, "", turn.id, exc.user_message)
         generation = Generation(self._model, request, reply)
         self._live.generations[turn.key] = generation
         logger.debug("conversation %s: request ready in %.2f ms", turn.key, _ms_since(turn.t0))

@@ -210,3 +210,12 @@ async def test_regenerate_clicked_while_the_answer_streams_supersedes_it_after_i
     assert sent_messages(harness.llm.requests[1]) == [("user", "q")]
     statuses = [m.status for m in await harness.engine.export(KEY) if m.role is Role.ASSISTANT]
     assert statuses == [TurnStatus.SUPERSEDED, TurnStatus.COMPLETE]
+
+
+async def test_a_message_too_long_for_the_context_fails_before_any_request(harness):
+    reply = RecordingReply()
+    result = await harness.engine.handle(msg("x" * 200_000), reply)
+    assert result.status is TurnStatus.FAILED and reply.closed_as == "failed"
+    assert "too long" in reply.notice and harness.llm.requests == []
+    stored = await harness.engine.export(KEY)
+    assert [m.status for m in stored] == [TurnStatus.COMPLETE, TurnStatus.FAILED]
