@@ -51,8 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     options = Options(quick=args.quick, cache_dir=args.cache_dir)
     if args.child:
-        rows = asyncio.run(_measure(args.child, options))
-        print(ROWS_MARKER + json.dumps([row.to_json() for row in rows]), flush=True)
+        measured = asyncio.run(_measure(args.child, options))
+        print(ROWS_MARKER + json.dumps([row.to_json() for row in measured]), flush=True)
         return 0
     rows: list[Row] = []
     for name in args.only or MEASURES:

@@ -56,17 +56,17 @@ class _Run:
 async def measure(options: Options) -> list[Row]:
     plan = QUICK if options.quick else FULL
     timeouts = LLMTimeouts(connect=5.0, first_token=60.0, idle=60.0)
-    async with LLMProcess(chunk_chars=CHUNK_CHARS, chunk_delay=plan.chunk_delay) as llm:
-        async with running_bot(
-            llm.base_url, max_concurrent=plan.conversations + 16, timeouts=timeouts
-        ) as bot:
-            run = _Run()
-            server_before = (await llm.stats()).cpu
-            cpu, wall = time.process_time(), time.perf_counter()
-            talks = [_talk(bot, plan, run, index) for index in range(plan.conversations)]
-            await asyncio.gather(*talks)
-            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-            server = (await llm.stats()).cpu - server_before
+    async with (
+        LLMProcess(chunk_chars=CHUNK_CHARS, chunk_delay=plan.chunk_delay) as llm,
+        running_bot(llm.base_url, max_concurrent=plan.conversations + 16, timeouts=timeouts) as bot,
+    ):
+        run = _Run()
+        server_before = (await llm.stats()).cpu
+        cpu, wall = time.process_time(), time.perf_counter()
+        talks = [_talk(bot, plan, run, index) for index in range(plan.conversations)]
+        await asyncio.gather(*talks)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        server = (await llm.stats()).cpu - server_before
     return [_row(plan, run, cpu, wall, server)]
 
 

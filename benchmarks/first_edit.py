@@ -120,9 +120,10 @@ def _row(plan: Plan, run: _Run, platform: FakePlatform) -> Row:
     conditions = (
         f"{count(plan.streams)} streams arriving at {count(plan.streams / plan.spread)}/s into one "
         f"scope, {count(percentile(run.concurrency, 50))} open at once (median), each appending "
-        f"{plan.deltas} deltas every {plan.interval * 1000:.0f} ms; ProgressiveReply + RateScheduler "
-        f"on real time, in-memory FakeSink; scope budget {count(EDITS_PER_MINUTE)}/min (not "
-        f"exhausted: {platform.rate_limited} 429s); max {ms(max(run.samples, default=0))}"
+        f"{plan.deltas} deltas every {plan.interval * 1000:.0f} ms; ProgressiveReply + "
+        f"RateScheduler on real time, in-memory FakeSink; scope budget "
+        f"{count(EDITS_PER_MINUTE)}/min (not exhausted: {platform.rate_limited} 429s); "
+        f"max {ms(max(run.samples, default=0))}"
         + (f"; {run.unseen} first deltas never shown" if run.unseen else "")
     )
     ok = bool(run.samples) and p99 < GOAL_SECONDS and run.unseen == 0

@@ -47,7 +47,6 @@ class Bot:
     factory: ReplyFactory
     platform: FakePlatform
     clock: Clock
-
     http: httpx.AsyncClient
 
     def sink(self, scope: str) -> FakeSink:

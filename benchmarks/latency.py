@@ -70,6 +70,7 @@ class _Run:
     concurrency: dict[int, int] = field(default_factory=dict)
     errors: Counter[str] = field(default_factory=Counter)
     cpu: float = 0.0
+    solo: list[int] = field(default_factory=list)
 
     def window(self) -> tuple[float, float]:
         begin = self.start + 2 * self.plan.answer_seconds
@@ -85,6 +86,7 @@ async def measure(options: Options) -> list[Row]:
         ) as bot:
             run = _Run(plan)
             bot.http.event_hooks["request"].append(_handed_hook(run))
+            await _solo(bot, run)
             await _drive(bot, run)
         stats = await llm.stats()
     return [_row(run, stats.received)]
@@ -100,6 +102,19 @@ def _handed_hook(run: _Run):  # type: ignore[no-untyped-def]
     return hook
 
 
+async def _solo(bot: Bot, run: _Run, turns: int = 12) -> None:
+    """The floor: one conversation alone, short answers, nothing else going on."""
+    key = conversation(-1)
+    for _ in range(turns):
+        run.tags += 1
+        run.solo.append(run.tags)
+        reply = bot.reply(f"solo:{run.tags}")  # its own budget: finals never wait
+        run.sent[run.tags] = time.perf_counter()
+        await bot.engine.handle(message(key, run.tags, tag_text(run.tags, "hi")), reply)
+        await asyncio.sleep(0.05)
+    del run.solo[:2]  # the first turns open the connection and warm caches
+
+
 async def _drive(bot: Bot, run: _Run) -> None:
     run.start = time.perf_counter()
     tasks = [asyncio.create_task(_talk(bot, run, index)) for index in range(run.plan.conversations)]
@@ -109,7 +124,10 @@ async def _drive(bot: Bot, run: _Run) -> None:
     await asyncio.sleep(end - time.perf_counter())
     run.cpu = (time.process_time() - cpu) / run.plan.duration
     run.stopping = True
-    await asyncio.wait_for(asyncio.gather(*tasks), timeout=run.plan.answer_seconds + 30)
+    _, late = await asyncio.wait(tasks, timeout=run.plan.answer_seconds + 60)
+    for task in late:  # answers still stuck after the window do not change its samples
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _talk(bot: Bot, run: _Run, index: int) -> None:
@@ -139,17 +157,20 @@ def _row(run: _Run, received: dict[int, float]) -> Row:
     server = [received[t] - run.sent[t] for t in tags if t in received]
     client = [run.handed[t] - run.sent[t] for t in tags if t in run.handed]
     busy = [run.concurrency[t] for t in tags]
+    solo = [received[t] - run.sent[t] for t in run.solo if t in received]
     p99 = percentile(server, 99)
     plan = run.plan
     deltas_per_second = plan.conversations / plan.chunk_delay
     conditions = (
         f"{plan.conversations} conversations; answers streaming when a message arrived: "
-        f"median {percentile(busy, 50):.0f}, min {min(busy, default=0)}; each answer streams {plan.chunk_chars}-char "
-        f"chunks every {plan.chunk_delay * 1000:.0f} ms (≈{count(deltas_per_second)} deltas/s in all); "
+        f"median {percentile(busy, 50):.0f}, min {min(busy, default=0)}; each answer streams "
+        f"{plan.chunk_chars}-char chunks every {plan.chunk_delay * 1000:.0f} ms "
+        f"(≈{count(deltas_per_second)} deltas/s in all); "
         f"{count(len(tags) / plan.duration)} new messages/s over {plan.duration:.0f} s, "
         f"{count(len(tags))} samples; time to the fake server receiving the request "
         f"(handed to httpx: p50 {ms(percentile(client, 50))} / p99 {ms(percentile(client, 99))}); "
-        f"bot process busy {run.cpu * 100:.0f}% of one core; {_errors(run.errors)}"
+        f"bot process busy {run.cpu * 100:.0f}% of one core; {_errors(run.errors)}; floor (one "
+        f"conversation alone, no other load): p50 {ms(percentile(solo, 50))}"
     )
     ok = bool(server) and p99 < GOAL_SECONDS and not run.errors
     measured = f"p50 {ms(percentile(server, 50))} / p99 {ms(p99)}"

@@ -19,6 +19,7 @@ import asyncio
 import gc
 import itertools
 import os
+import sys
 import time
 import tracemalloc
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from benchmarks.llm_proc import LLMProcess, tag_text
 from benchmarks.report import Options, Row, count, make_row
 from bot.engine import TurnResult
 from bot.llm.client import LLMTimeouts
+from bot.model import ConversationKey
 from bot.reply.base import SinkLimits
 from bot.reply.progressive import ProgressiveReply
 from tests.fakes.sink import neutralise_mentions
@@ -83,15 +85,15 @@ class _Pass:
 async def measure(options: Options) -> list[Row]:
     plan = QUICK if options.quick else FULL
     timeouts = LLMTimeouts(connect=5.0, first_token=60.0, idle=600.0)
-    async with LLMProcess(chunk_chars=4) as llm:
-        async with running_bot(
-            llm.base_url, max_concurrent=2 * plan.streams + 16, timeouts=timeouts
-        ) as bot:
-            await _warm_up(bot, llm)
-            rss = await _pass(bot, llm, plan.streams, "rss", _rss)
-            tracemalloc.start()
-            traced = await _pass(bot, llm, plan.traced, "traced", _traced)
-            tracemalloc.stop()
+    async with (
+        LLMProcess(chunk_chars=4) as llm,
+        running_bot(llm.base_url, max_concurrent=2 * plan.streams + 16, timeouts=timeouts) as bot,
+    ):
+        await _warm_up(bot, llm)
+        rss = await _pass(bot, llm, plan.streams, "rss", _rss)
+        tracemalloc.start()
+        traced = await _pass(bot, llm, plan.traced, "traced", _traced)
+        tracemalloc.stop()
     return [_row(plan, rss, traced)]
 
 
@@ -105,8 +107,7 @@ async def _pass(bot: Bot, llm: LLMProcess, n: int, name: str, probe) -> _Pass:  
     gc.collect()
     before = probe()
     await llm.stall(n, SHOWN_CHARS)
-    keys = [conversation(i) for i in range(n)]
-    keys = [type(k)(k.platform, name, k.channel, k.thread) for k in keys]
+    keys = [ConversationKey("bench", name, f"C{i}", f"T{i}") for i in range(n)]
     replies = [bot.factory.create(LeanSink(f"{name}:{i}")) for i in range(n)]
     tasks = []
     for i, (key, reply) in enumerate(zip(keys, replies, strict=True)):
@@ -129,7 +130,7 @@ async def _accepted(reply: ProgressiveReply, task: asyncio.Task[TurnResult]) -> 
     SQLite writers would measure lock waits, not memory.
     """
     while not reply.message_ids and not task.done():
-        await asyncio.sleep(0.001)
+        await asyncio.wait([task], timeout=0.001)
 
 
 async def _until_shown(
@@ -157,9 +158,21 @@ def _top() -> str:
     stats = tracemalloc.take_snapshot().statistics("filename")
     parts = []
     for stat in stats[:4]:
-        name = stat.traceback[0].filename.replace(ROOT + "/", "").split("site-packages/")[-1]
+        name = _short(stat.traceback[0].filename)
         parts.append(f"{name} {stat.size / 1024:.0f} KB")
     return ", ".join(parts)
+
+
+def _short(filename: str) -> str:
+    """A source file's name relative to the checkout, site-packages or the standard library."""
+    for anchor in (
+        ROOT + "/",
+        "site-packages/",
+        f"python{sys.version_info[0]}.{sys.version_info[1]}/",
+    ):
+        if anchor in filename:
+            return filename.split(anchor)[-1]
+    return filename
 
 
 def _row(plan: Plan, rss: _Pass, traced: _Pass) -> Row:

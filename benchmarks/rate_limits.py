@@ -159,37 +159,11 @@ def _answer(rng: random.Random, max_chars: int) -> str:
     return "".join(parts)[:size]
 
 
-WORDS = [
-    "the",
-    "answer",
-    "streams",
-    "into",
-    "the",
-    "thread",
-    "while",
-    "the",
-    "model",
-    "writes",
-    "and",
-    "every",
-    "edit",
-    "shares",
-    "one",
-    "budget",
-    "per",
-    "workspace",
-    "so",
-    "nobody",
-    "starves",
-    "and",
-    "the",
-    "final",
-    "text",
-    "is",
-    "exact",
-    "<!here>",
-    "@channel",
-]
+PROSE = (
+    "the answer streams into the thread while the model writes and every edit shares one "
+    "budget per workspace so nobody starves and the final text is exact <!here> @channel"
+)
+WORDS = tuple(PROSE.split())
 
 
 def _row(plan: Plan, run: _Run, platform: FakePlatform, limits: SinkLimits, wall: float) -> Row:

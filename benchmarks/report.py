@@ -114,8 +114,8 @@ def environment_line() -> str:
     )
     return (
         f"Environment: {_cpu_model()} ({os.cpu_count()} cores), {platform.system()} "
-        f"{platform.release()}, Python {sys.version.split()[0]} ({platform.python_implementation()}), "
-        f"SQLite {sqlite3.sqlite_version}, {versions}"
+        f"{platform.release()}, Python {sys.version.split()[0]} "
+        f"({platform.python_implementation()}), SQLite {sqlite3.sqlite_version}, {versions}"
     )
 
 
