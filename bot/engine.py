@@ -20,7 +20,7 @@ from typing import Any
 
 from bot.channel_settings import EffectiveSettings, apply_change, effective
 from bot.errors import BotError, LLMError, SettingError
-from bot.generation import SHUTDOWN_NOTICE, Generation, GenerationOutcome
+from bot.generation import SHUTDOWN_NOTICE, Generation, GenerationOutcome, settle_start
 from bot.llm.base import ChatModel, CompletionRequest
 from bot.llm.userhash import user_hash
 from bot.locks import KeyedLocks
@@ -66,6 +66,7 @@ class _Turn:
     id: int
     user_id: str
     t0: float
+    started: asyncio.Future[None]
     supersedes: int | None = None
 
 
@@ -92,7 +93,6 @@ class ConversationEngine:
         self._config = config
         self._today = today
         self._locks = KeyedLocks()
-        self._accepting = KeyedLocks()
         self._slots = asyncio.Semaphore(config.max_concurrent)
         self._estimator = TokenEstimator()
         self._live = _Live()
@@ -109,27 +109,24 @@ class ConversationEngine:
         """Store ``message`` and stream an answer to it into ``reply``."""
         received = time.perf_counter()
         self._config.defaults.merged(overrides or {})  # SettingError before anything is stored
-        async with self._accepting.hold(message.key):  # the answer's row follows its question
-            await self._store.add_message(message.key, _user_turn(message))
-            turn_id = await self._store.add_message(message.key, _pending_turn())
-        await reply.start()
+        # The answer's row is reserved with its question, so history keeps arrival order.
+        _, turn_id = await self._store.add_messages(
+            message.key, [_user_turn(message), _pending_turn()]
+        )
         if self._config.supersede:
             await self.stop(message.key)
-        return await self._answer(
-            _Turn(message.key, turn_id, message.author_id, received), reply, overrides
-        )
+        turn = _Turn(message.key, turn_id, message.author_id, received, _start(reply))
+        return await self._answer(turn, reply, overrides)
 
     async def regenerate(
         self, key: ConversationKey, reply: StreamedReply, *, user_id: str
     ) -> TurnResult:
         """Answer the conversation's last user turn again; the previous answer is superseded."""
-        async with self._accepting.hold(key):
-            last = await self._store.last_assistant_turn(key)
-            if last is None or last.id is None:
-                raise SettingError("There is no answer to regenerate in this conversation yet.")
-            turn_id = await self._store.add_message(key, _pending_turn())
-        await reply.start()
-        turn = _Turn(key, turn_id, user_id, time.perf_counter(), supersedes=last.id)
+        last = await self._store.last_assistant_turn(key)
+        if last is None or last.id is None:
+            raise SettingError("There is no answer to regenerate in this conversation yet.")
+        turn_id = await self._store.add_message(key, _pending_turn())
+        turn = _Turn(key, turn_id, user_id, time.perf_counter(), _start(reply), last.id)
         return await self._answer(turn, reply, None)
 
     async def record(self, message: IncomingMessage) -> None:
@@ -176,6 +173,7 @@ class ConversationEngine:
 
     async def _fail_early(self, turn: _Turn, reply: StreamedReply, notice: str) -> TurnResult:
         """Close the reply and the reserved row when no request could be made."""
+        await settle_start(turn.started)
         await reply.fail(notice)
         await self._store.update_message(turn.id, MessageUpdate(status=TurnStatus.FAILED))
         return TurnResult(TurnStatus.FAILED, "", turn.id, error=notice)
@@ -183,7 +181,7 @@ class ConversationEngine:
     async def _generate(
         self, turn: _Turn, reply: StreamedReply, request: CompletionRequest
     ) -> TurnResult:
-        generation = Generation(self._model, request, reply)
+        generation = Generation(self._model, request, reply, started=turn.started)
         self._live.generations[turn.key] = generation
         logger.debug("conversation %s: request ready in %.2f ms", turn.key, _ms_since(turn.t0))
         try:
@@ -299,6 +297,11 @@ class ConversationEngine:
                 f"{row.prompt_tokens} + {row.completion_tokens} tokens"
             )
         return "\n".join(lines)
+
+
+def _start(reply: StreamedReply) -> asyncio.Future[None]:
+    """Show the placeholder while the request is prepared, not before (it is a round trip)."""
+    return asyncio.ensure_future(reply.start())
 
 
 def _user_turn(message: IncomingMessage) -> ChatMessage:

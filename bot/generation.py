@@ -32,6 +32,15 @@ logger = logging.getLogger(__name__)
 
 GENERIC_FAILURE = "Something went wrong while answering. Please try again."
 SHUTDOWN_NOTICE = "Threadline is restarting; please ask again in a moment."
+COLLAPSE_PARTS = 64
+
+
+async def settle_start(starting: Awaitable[None]) -> None:
+    """Await a reply's ``start()``; its failure is logged, the answer goes on."""
+    try:
+        await starting
+    except BotError as exc:
+        logger.warning("the reply could not show that the request was accepted: %s", exc)
 
 
 class _Interrupt(Enum):
@@ -55,8 +64,16 @@ class GenerationOutcome:
 class Generation:
     """Streams one request into one reply; ``request_stop`` may be called at any time."""
 
-    def __init__(self, model: ChatModel, request: CompletionRequest, reply: StreamedReply) -> None:
+    def __init__(
+        self,
+        model: ChatModel,
+        request: CompletionRequest,
+        reply: StreamedReply,
+        *,
+        started: Awaitable[None] | None = None,
+    ) -> None:
         self._model = model
+        self._starting = started
         self._request = request
         self._reply = reply
         self._task: asyncio.Task[None] | None = None
@@ -114,10 +131,19 @@ class Generation:
         async for event in self._model.stream(self._request):
             await self._on_event(event)
 
+    async def _ready(self) -> None:
+        """Wait for ``reply.start()`` (running while the request went out) before using it."""
+        if self._starting is not None:
+            starting, self._starting = self._starting, None
+            await settle_start(starting)
+
     async def _on_event(self, event: StreamEvent) -> None:
         if isinstance(event, TextDelta):
             if event.index == 0:
+                await self._ready()
                 self._parts.append(event.text)
+                if len(self._parts) >= COLLAPSE_PARTS:  # one string costs less than many
+                    self._parts = ["".join(self._parts)]
                 await self._reply.append(event.text)
             else:
                 self._alternatives[event.index].append(event.text)
@@ -142,6 +168,7 @@ class Generation:
     async def _close(self, closing: Awaitable[None]) -> None:
         """Await a reply-closing call; a platform failure here must not lose the outcome."""
         try:
+            await self._ready()
             await closing
         except BotError as exc:
             logger.warning("could not deliver the final state of a reply: %s", exc)

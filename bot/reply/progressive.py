@@ -42,6 +42,8 @@ PLACEHOLDER = "…"
 EMPTY_ANSWER = "_(no answer)_"
 STOPPED_MARK = "_(stopped)_"
 FAILED_MARK = "_⚠ {notice}_"
+COLLAPSE_PIECES = 64
+"""Appended pieces are joined into one string once this many pile up between flushes."""
 MAX_REPLACEMENTS = 3
 """How many vanished messages a reply re-posts before it stops trying."""
 
@@ -151,6 +153,8 @@ class ProgressiveReply:
         if text:
             self._pieces.append(text)
             self._size += len(text)
+            if len(self._pieces) >= COLLAPSE_PIECES:  # many tiny strings cost more than one
+                self._pieces = ["".join(self._pieces)]
             self._wake()
 
     async def finish(self) -> None:

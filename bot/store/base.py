@@ -7,6 +7,7 @@ and threads inherit them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,6 +52,12 @@ class ConversationStore(Protocol):
 
     async def add_message(self, key: ConversationKey, message: ChatMessage) -> int:
         """Store ``message`` (creating the conversation if needed); return its id."""
+        ...
+
+    async def add_messages(
+        self, key: ConversationKey, messages: Sequence[ChatMessage]
+    ) -> list[int]:
+        """Store several messages in order, in one transaction; return their ids."""
         ...
 
     async def update_message(self, message_id: int, update: MessageUpdate) -> None:

@@ -19,6 +19,7 @@ Semantics the protocol leaves open, decided here:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
@@ -81,6 +82,7 @@ class SqlConversationStore:
         self._writer = engine.execution_options(**WRITE)
         self._clock = clock
         self._sqlite = engine.dialect.name == "sqlite"
+        self._sqlite_writer = asyncio.Lock()
         self._turns = None if self._sqlite else AdvisoryLocks(engine.url, CONNECT_TIMEOUT_S)
 
     def conversation_lock(self, key: ConversationKey) -> AbstractAsyncContextManager[None]:
@@ -100,10 +102,15 @@ class SqlConversationStore:
     async def _tx(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
         engine = self._writer if write else self._engine
         try:
-            async with engine.begin() as conn:
+            async with self._write_turn(write), engine.begin() as conn:
                 yield conn
         except (SQLAlchemyError, OSError) as exc:
             raise store_error(exc) from exc
+
+    def _write_turn(self, write: bool) -> AbstractAsyncContextManager[object]:
+        """SQLite has one writer: this process's writers queue here, in order, instead of
+        spinning in SQLite's busy handler (which gives up after the busy timeout under load)."""
+        return self._sqlite_writer if write and self._sqlite else nullcontext()
 
     async def ping(self) -> bool:
         """Whether the database answers a trivial query (for health checks)."""
@@ -118,16 +125,28 @@ class SqlConversationStore:
         return sqlite.insert(table) if self._sqlite else postgresql.insert(table)
 
     async def add_message(self, key: ConversationKey, message: ChatMessage) -> int:
+        [message_id] = await self.add_messages(key, [message])
+        return message_id
+
+    async def add_messages(
+        self, key: ConversationKey, messages: Sequence[ChatMessage]
+    ) -> list[int]:
         now = self._clock()
         async with self._tx(write=True) as conn:
             conversation_id = await self._ensure_conversation(conn, key, now)
-            values = message_values(message) | {
-                "conversation_id": conversation_id,
-                "created_at": message.created_at or now,
-                "updated_at": now,
-            }
-            inserted = await conn.execute(insert(Message).values(values).returning(Message.id))
-            message_id = int(inserted.scalar_one())
+            return [await self._insert_message(conn, conversation_id, m, now) for m in messages]
+
+    async def _insert_message(
+        self, conn: AsyncConnection, conversation_id: int, message: ChatMessage, now: datetime
+    ) -> int:
+        values = message_values(message) | {
+            "conversation_id": conversation_id,
+            "created_at": message.created_at or now,
+            "updated_at": now,
+        }
+        inserted = await conn.execute(insert(Message).values(values).returning(Message.id))
+        message_id = int(inserted.scalar_one())
+        if message.platform_message_ids:
             await self._set_refs(conn, conversation_id, message_id, message.platform_message_ids)
         return message_id
 
