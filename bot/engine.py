@@ -34,6 +34,8 @@ from bot.tokens import TokenEstimator
 logger = logging.getLogger(__name__)
 
 CONTEXT_MESSAGES = 400
+SETTINGS_TTL = 10.0
+SETTINGS_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,7 @@ class ConversationEngine:
         self._locks = KeyedLocks()
         self._slots = asyncio.Semaphore(config.max_concurrent)
         self._estimator = TokenEstimator()
+        self._settings_cache: dict[ConversationKey, tuple[float, dict[str, Any]]] = {}
         self._live = _Live()
 
     # -- answering ----------------------------------------------------------------------
@@ -273,15 +276,27 @@ class ConversationEngine:
     # -- settings and usage -------------------------------------------------------------
 
     async def settings_for(self, key: ConversationKey) -> EffectiveSettings:
-        """The settings the conversation's next answer uses (channel overrides applied)."""
-        overrides = await self._store.get_settings(key.channel_key())
-        return effective(self._config.defaults, self._config.system_prompt, overrides)
+        """The settings the conversation's next answer uses (channel overrides applied).
+
+        Channel overrides are cached for ``SETTINGS_TTL`` seconds: a change made here applies
+        at once, one made by another replica within that time.
+        """
+        channel = key.channel_key()
+        cached = self._settings_cache.get(channel)
+        if cached is None or cached[0] < time.monotonic():
+            overrides = await self._store.get_settings(channel)
+            cached = (time.monotonic() + SETTINGS_TTL, overrides)
+            if len(self._settings_cache) >= SETTINGS_CACHE_SIZE:
+                self._settings_cache.clear()
+            self._settings_cache[channel] = cached
+        return effective(self._config.defaults, self._config.system_prompt, cached[1])
 
     async def change_setting(self, key: ConversationKey, name: str, raw: str) -> EffectiveSettings:
         """Set (or with ``default`` clear) one channel setting; ``SettingError`` if invalid."""
         channel = key.channel_key()
         overrides = apply_change(await self._store.get_settings(channel), name, raw)
         await self._store.set_settings(channel, overrides)
+        self._settings_cache.pop(channel, None)
         return effective(self._config.defaults, self._config.system_prompt, overrides)
 
     async def usage_report(self, platform: str, workspace: str, days: int = 30) -> str:

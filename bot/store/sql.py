@@ -69,6 +69,10 @@ from bot.store.tables import (
 
 logger = logging.getLogger(__name__)
 
+INSERT_MESSAGE = insert(Message).returning(Message.id)
+"""Compiled once; values are bound per call (much cheaper than ``.values()`` each time)."""
+CONVERSATION_CACHE = 50_000
+
 __all__ = ["SqlConversationStore", "open_store"]
 
 Insert = sqlite.Insert | postgresql.Insert
@@ -83,6 +87,8 @@ class SqlConversationStore:
         self._clock = clock
         self._sqlite = engine.dialect.name == "sqlite"
         self._sqlite_writer = asyncio.Lock()
+        self._conversation_ids: dict[ConversationKey, int] = {}
+        self._upsert_ref = self._ref_upsert()
         self._turns = None if self._sqlite else AdvisoryLocks(engine.url, CONNECT_TIMEOUT_S)
 
     def conversation_lock(self, key: ConversationKey) -> AbstractAsyncContextManager[None]:
@@ -121,6 +127,13 @@ class SqlConversationStore:
             return False
         return True
 
+    def _ref_upsert(self) -> Insert:
+        stmt = self._insert(MessageRef)
+        return stmt.on_conflict_do_update(
+            index_elements=[MessageRef.conversation_id, MessageRef.platform_message_id],
+            set_={"message_id": stmt.excluded.message_id},
+        )
+
     def _insert(self, table: type[Any]) -> Insert:
         return sqlite.insert(table) if self._sqlite else postgresql.insert(table)
 
@@ -144,13 +157,27 @@ class SqlConversationStore:
             "created_at": message.created_at or now,
             "updated_at": now,
         }
-        inserted = await conn.execute(insert(Message).values(values).returning(Message.id))
+        inserted = await conn.execute(INSERT_MESSAGE, values)
         message_id = int(inserted.scalar_one())
-        if message.platform_message_ids:
-            await self._set_refs(conn, conversation_id, message_id, message.platform_message_ids)
+        unique = list(dict.fromkeys(message.platform_message_ids))
+        await self._upsert_refs(conn, conversation_id, message_id, unique)
         return message_id
 
     async def _ensure_conversation(
+        self, conn: AsyncConnection, key: ConversationKey, now: datetime
+    ) -> int:
+        """The conversation's id, created if new. Ids are cached: conversation rows are never
+        deleted (purges remove messages only), so a known id stays valid."""
+        cached = self._conversation_ids.get(key)
+        if cached is not None:
+            return cached
+        conversation_id = await self._find_or_create(conn, key, now)
+        if len(self._conversation_ids) >= CONVERSATION_CACHE:
+            self._conversation_ids.clear()
+        self._conversation_ids[key] = conversation_id
+        return conversation_id
+
+    async def _find_or_create(
         self, conn: AsyncConnection, key: ConversationKey, now: datetime
     ) -> int:
         found = await conn.scalar(select(Conversation.id).where(*match_key(key)))
@@ -170,17 +197,16 @@ class SqlConversationStore:
                 MessageRef.message_id == message_id, MessageRef.platform_message_id.not_in(unique)
             )
         )
-        if not unique:
+        await self._upsert_refs(conn, conversation_id, message_id, unique)
+
+    async def _upsert_refs(
+        self, conn: AsyncConnection, conversation_id: int, message_id: int, ids: Sequence[str]
+    ) -> None:
+        """Point each platform id at ``message_id`` (one prepared statement, bound per row)."""
+        if not ids:
             return
         owner = {"conversation_id": conversation_id, "message_id": message_id}
-        rows = [owner | {"platform_message_id": pid} for pid in unique]
-        stmt = self._insert(MessageRef).values(rows)
-        await conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[MessageRef.conversation_id, MessageRef.platform_message_id],
-                set_={"message_id": stmt.excluded.message_id},
-            )
-        )
+        await conn.execute(self._upsert_ref, [owner | {"platform_message_id": pid} for pid in ids])
 
     async def update_message(self, message_id: int, update: MessageUpdate) -> None:
         async with self._tx(write=True) as conn:
