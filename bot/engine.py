@@ -150,7 +150,7 @@ class ConversationEngine:
         live = list(self._live.generations.values())
         for generation in live:
             generation.request_shutdown()
-        await asyncio.gather(*(g.done.wait() for g in live))
+        await asyncio.gather(*(asyncio.shield(g.done) for g in live))
 
     async def _answer(
         self, turn: _Turn, reply: StreamedReply, overrides: Mapping[str, Any] | None

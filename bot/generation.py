@@ -82,7 +82,7 @@ class Generation:
         self._alternatives: defaultdict[int, list[str]] = defaultdict(list)
         self._finish_reason = ""
         self._usage: Usage | None = None
-        self.done = asyncio.Event()
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def request_stop(self) -> None:
         self._cancel(_Interrupt.STOP)
@@ -101,7 +101,8 @@ class Generation:
         try:
             return await self._run()
         finally:
-            self.done.set()
+            if not self.done.done():
+                self.done.set_result(None)
 
     async def _run(self) -> GenerationOutcome:
         self._task = asyncio.create_task(self._pump())

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, ScalarSelect, Select, false, select
+from sqlalchemy import ColumnElement, Row, ScalarSelect, Select, bindparam, false, select
 from sqlalchemy.exc import SQLAlchemyError, StatementError
 
 from bot.errors import StoreError
@@ -69,6 +69,23 @@ def live_messages(key: ConversationKey) -> Select[*tuple[Any, ...]]:
     )
 
 
+CONTEXT = (
+    select(*MESSAGE_COLUMNS)
+    .join(Conversation, Conversation.id == Message.conversation_id)
+    .where(
+        Conversation.platform == bindparam("platform"),
+        Conversation.workspace == bindparam("workspace"),
+        Conversation.channel == bindparam("channel"),
+        Conversation.thread == bindparam("thread"),
+        Message.deleted.is_(false()),
+        Message.id > Conversation.context_start,
+    )
+    .order_by(Message.id.desc())
+    .limit(bindparam("limit"))
+)
+"""A conversation's newest live messages since its reset, built once (values bound per call)."""
+
+
 def ref_message_id(key: ConversationKey, platform_message_id: str) -> ScalarSelect[int]:
     """The id of the message holding ``platform_message_id`` in ``key``'s conversation."""
     return (
@@ -115,7 +132,7 @@ def update_values(change: MessageUpdate, extra: dict[str, Any] | None) -> dict[s
     return values
 
 
-def to_chat(row: Row[Any]) -> ChatMessage:
+def to_chat(row: Row[Any] | Row[*tuple[Any, ...]]) -> ChatMessage:
     no_usage = row.prompt_tokens is None and row.completion_tokens is None
     return ChatMessage(
         role=Role(row.role),

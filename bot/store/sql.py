@@ -46,6 +46,7 @@ from bot.store.base import MessageUpdate, UsageRow
 from bot.store.db import CONNECT_TIMEOUT_S, WRITE, open_store
 from bot.store.pglock import AdvisoryLocks
 from bot.store.queries import (
+    CONTEXT,
     key_values,
     live_messages,
     match_channel,
@@ -227,14 +228,9 @@ class SqlConversationStore:
     async def load_context(self, key: ConversationKey, limit: int) -> list[ChatMessage]:
         if limit <= 0:
             return []
-        stmt = (
-            live_messages(key)
-            .where(Message.id > Conversation.context_start)
-            .order_by(Message.id.desc())
-            .limit(limit)
-        )
+        params = key_values(key) | {"limit": limit}
         async with self._tx(write=False) as conn:
-            rows = (await conn.execute(stmt)).all()
+            rows = (await conn.execute(CONTEXT, params)).all()
         return [to_chat(row) for row in reversed(rows)]
 
     async def has_conversation(self, key: ConversationKey) -> bool:
