@@ -7,6 +7,7 @@ a ``ConfigError`` naming the variable.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from bot.config import EnvReader, Secret
@@ -55,6 +56,7 @@ def load_config(env: EnvReader) -> SlackConfig:
             "Slack needs SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode): "
             "set one of them, see docs/slack.md."
         )
+    _refuse_oauth_variables()
     return SlackConfig(
         bot_token=bot_token,
         app_token=app_token,
@@ -69,6 +71,16 @@ def load_config(env: EnvReader) -> SlackConfig:
         suggested_prompts=_prompts(env),
         api_timeout=env.integer("SLACK_API_TIMEOUT", 15, low=1, high=120),
     )
+
+
+def _refuse_oauth_variables() -> None:
+    """Bolt turns on its multi-workspace OAuth flow by itself when these are in the process
+    environment; Threadline is a single-workspace bot on SLACK_BOT_TOKEN, so say so instead."""
+    if os.environ.get("SLACK_CLIENT_ID") and os.environ.get("SLACK_CLIENT_SECRET"):
+        raise ConfigError(
+            "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are set, which would switch slack-bolt into "
+            "its OAuth installation flow; Threadline runs on SLACK_BOT_TOKEN: unset them."
+        )
 
 
 def _token(env: EnvReader, name: str, prefix: str, what: str) -> Secret:

@@ -82,3 +82,12 @@ def test_the_manifest_asks_for_exactly_what_the_adapter_uses() -> None:
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["socket_mode_enabled"] is True
     assert "assistant_view" in manifest["features"]
+
+
+def test_oauth_variables_that_would_switch_bolt_into_oauth_mode_are_refused(monkeypatch) -> None:
+    monkeypatch.setenv("SLACK_CLIENT_ID", "123.456")
+    monkeypatch.setenv("SLACK_CLIENT_SECRET", "shh")
+    with pytest.raises(ConfigError, match="SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are set"):
+        config()
+    monkeypatch.delenv("SLACK_CLIENT_SECRET")
+    assert config().socket_mode
