@@ -18,15 +18,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import httpx
+
 from bot.adapter import Adapter, AdapterContext
-from bot.config import Settings
+from bot.config import LLMSettings, Settings
 from bot.engine import ConversationEngine, EngineConfig
 from bot.errors import ConfigError
 from bot.llm.client import ChatCompletionsClient, LLMTimeouts, build_http_client
 from bot.ops import serve_ops
 from bot.reply.factory import ReplyFactory
 from bot.store.base import ConversationStore
-from bot.store.migrate import upgrade_async
 from bot.store.sql import open_store
 
 logger = logging.getLogger(__name__)
@@ -62,23 +63,26 @@ class Core:
 @contextlib.asynccontextmanager
 async def open_core(settings: Settings) -> AsyncIterator[Core]:
     """Migrate the database, then build store, completions client and engine."""
-    await upgrade_async(settings.database_url)
     llm = settings.llm
     async with (
-        open_store(settings.database_url) as store,
+        open_store(settings.database_url, migrate=True) as store,
         build_http_client(llm.base_url, llm.connect_timeout) as http,
     ):
-        model = ChatCompletionsClient(
-            http,
-            api_key=llm.api_key.get(),
-            timeouts=LLMTimeouts(llm.connect_timeout, llm.first_token_timeout, llm.idle_timeout),
-            max_retries=llm.max_retries,
-        )
-        engine = ConversationEngine(store, model, engine_config(settings))
+        engine = ConversationEngine(store, completions_client(http, llm), engine_config(settings))
         try:
             yield Core(engine, store, ReplyFactory.default())
         finally:
             await engine.close()
+
+
+def completions_client(http: httpx.AsyncClient, llm: LLMSettings) -> ChatCompletionsClient:
+    """The completions client for the configured endpoint, over ``http``."""
+    return ChatCompletionsClient(
+        http,
+        api_key=llm.api_key.get(),
+        timeouts=LLMTimeouts(llm.connect_timeout, llm.first_token_timeout, llm.idle_timeout),
+        max_retries=llm.max_retries,
+    )
 
 
 def engine_config(settings: Settings) -> EngineConfig:

@@ -13,7 +13,7 @@ from bot import app
 from bot.config import Settings, require_api_key
 from bot.errors import BotError, ConfigError
 from bot.llm.base import CompletionRequest
-from bot.llm.client import ChatCompletionsClient, LLMTimeouts, build_http_client
+from bot.llm.client import build_http_client
 from bot.model import ChatMessage, ConversationKey
 from bot.store.migrate import current_revision, head_revision, upgrade_async
 from bot.store.sql import open_store
@@ -87,10 +87,8 @@ async def _check_llm(settings: Settings) -> tuple[bool, str]:
     params = llm.defaults.merged({"max_tokens": 5, "n": 1})
     request = CompletionRequest([{"role": "user", "content": "Say ok."}], params)
     async with build_http_client(llm.base_url, llm.connect_timeout) as http:
-        timeouts = LLMTimeouts(llm.connect_timeout, llm.first_token_timeout, llm.idle_timeout)
-        client = ChatCompletionsClient(http, api_key=llm.api_key.get(), timeouts=timeouts)
         try:
-            await client.complete(request)
+            await app.completions_client(http, llm).complete(request)
         except BotError as exc:
             return False, f"{llm.base_url}, model {params.model}: {exc}"
     return True, f"{llm.base_url} answered with model {params.model}"
@@ -119,8 +117,7 @@ def _exported(message: ChatMessage) -> dict[str, Any]:
 async def purge(settings: Settings, days: int) -> int:
     if days < 0:
         raise ConfigError("--older-than must be 0 or more days.")
-    await upgrade_async(settings.database_url)
-    async with open_store(settings.database_url) as store:
+    async with open_store(settings.database_url, migrate=True) as store:
         count = await store.purge_before(datetime.now(UTC) - timedelta(days=days))
     print(f"purged {count} messages older than {days} days")
     return 0

@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bot.channel_settings import EffectiveSettings, apply_change, effective
-from bot.errors import BotError, LLMError, SettingError
+from bot.errors import BotError, SettingError
 from bot.generation import SHUTDOWN_NOTICE, Generation, GenerationOutcome, settle_start
 from bot.llm.base import ChatModel, CompletionRequest
 from bot.llm.userhash import user_hash
@@ -179,6 +179,7 @@ class ConversationEngine:
         await settle_start(turn.started)
         await reply.fail(notice)
         await self._store.update_message(turn.id, MessageUpdate(status=TurnStatus.FAILED))
+        self._live.answers[TurnStatus.FAILED.value] += 1
         return TurnResult(TurnStatus.FAILED, "", turn.id, error=notice)
 
     async def _generate(
@@ -339,4 +340,4 @@ def _ms_since(start: float) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-__all__ = ["ConversationEngine", "EngineConfig", "LLMError", "TurnResult"]
+__all__ = ["ConversationEngine", "EngineConfig", "TurnResult"]
