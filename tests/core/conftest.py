@@ -5,11 +5,11 @@ from dataclasses import dataclass, replace
 
 import pytest
 
+from bot.app import engine_config
 from bot.config import EnvReader, load_settings
 from bot.engine import ConversationEngine
 from bot.llm.client import ChatCompletionsClient, LLMTimeouts, build_http_client
 from bot.store.db import open_store
-from bot.store.migrate import upgrade_async
 from tests.fakes.llm_server import FakeLLMServer
 
 
@@ -27,8 +27,6 @@ async def llm() -> AsyncIterator[FakeLLMServer]:
 
 
 def make_engine(store, http, *, max_concurrent=32, supersede=False, **env) -> ConversationEngine:
-    from bot.app import engine_config
-
     settings = load_settings(EnvReader({"LLM_API_KEY": "k", **env}))
     config = engine_config(settings)
     client = ChatCompletionsClient(
@@ -42,6 +40,5 @@ def make_engine(store, http, *, max_concurrent=32, supersede=False, **env) -> Co
 @pytest.fixture
 async def harness(tmp_path, llm) -> AsyncIterator[Harness]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'engine.db'}"
-    await upgrade_async(url)
-    async with open_store(url) as store, build_http_client(llm.base_url, 2.0) as http:
+    async with open_store(url, migrate=True) as store, build_http_client(llm.base_url, 2.0) as http:
         yield Harness(make_engine(store, http), llm, store)
