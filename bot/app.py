@@ -3,8 +3,9 @@
 Resources are built in nested ``async with`` blocks and injected through constructors:
 database (migrated first) → HTTP client → completions client → engine → adapters. Adapters are
 imported lazily from ``ADAPTERS`` so an optional dependency only matters when it is used.
-Shutdown (SIGINT/SIGTERM) first fails live answers with a restart notice while the platform
-connections are still open, then lets every adapter close.
+Shutdown (SIGINT/SIGTERM) takes no new work, lets live answers finish for a few seconds and
+ends the rest with a restart notice while the platform connections are still open, leaves
+queued answers to the next process (their leases released), then lets every adapter close.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ ADAPTERS: dict[str, AdapterEntry] = {
     "discord": AdapterEntry("DISCORD_TOKEN", "adapters.discord", "discord"),
 }
 SHUTDOWN_GRACE_SECONDS = 15.0
+FINISH_GRACE_SECONDS = 8.0
+"""At SIGTERM live answers may finish for this long before they end with a restart notice."""
 MAINTENANCE_INTERVAL_SECONDS = 3600.0
 EVENT_MEMORY = timedelta(days=1)
 
@@ -69,10 +72,14 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         build_http_client(llm.base_url, llm.connect_timeout) as http,
     ):
         engine = ConversationEngine(store, completions_client(http, llm), engine_config(settings))
+        work = asyncio.create_task(engine.serve_work(), name="answer-leases")
         try:
             yield Core(engine, store, ReplyFactory.default())
         finally:
             await engine.close()
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
 
 
 def completions_client(http: httpx.AsyncClient, llm: LLMSettings) -> ChatCompletionsClient:
@@ -94,6 +101,9 @@ def engine_config(settings: Settings) -> EngineConfig:
         max_concurrent=settings.max_concurrent_generations,
         supersede=settings.queue_mode == "supersede",
         user_salt=settings.llm.user_hash_salt.get(),
+        lease_seconds=settings.lease_seconds,
+        single_process=settings.database_url.startswith("sqlite"),
+        controls_open=settings.controls_open,
     )
 
 
@@ -141,7 +151,7 @@ def _ops(core: Core, settings: Settings) -> contextlib.AbstractAsyncContextManag
     if not settings.metrics_port:
         return contextlib.nullcontext()
     return serve_ops(
-        settings.metrics_host, settings.metrics_port, core.engine.stats, core.store.ping
+        settings.metrics_host, settings.metrics_port, core.engine.stats, core.engine.healthy
     )
 
 
@@ -159,7 +169,7 @@ async def _supervise(
     await asyncio.wait({*runs, signalled}, return_when=asyncio.FIRST_COMPLETED)
     logger.info("shutting down")
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(core.engine.close(), SHUTDOWN_GRACE_SECONDS)
+        await asyncio.wait_for(core.engine.close(FINISH_GRACE_SECONDS), SHUTDOWN_GRACE_SECONDS)
     stop.set()
     upkeep.cancel()
     signalled.cancel()

@@ -20,7 +20,7 @@ HELP = """Threadline commands:
   settings                      show the model settings used here
   settings set NAME VALUE       change a setting for this channel (admins)
   settings set NAME default     go back to the global default (admins)
-  usage                         token usage in this workspace over 30 days
+  usage                         your token usage over 30 days (admins: everyone's)
 Settings: """ + ", ".join(SETTING_NAMES)
 
 NOT_ALLOWED = "Only Threadline admins may change settings here."
@@ -45,7 +45,9 @@ async def run_command(engine: ConversationEngine, ctx: CommandContext, text: str
         await engine.reset(ctx.key)
         return "Done: this conversation starts fresh from the next message."
     if verb == "usage":
-        return await engine.usage_report(ctx.key.platform, ctx.key.workspace)
+        # Admins see everyone's figures; anyone else only their own (issue: shared channels).
+        own = None if ctx.can_admin else ctx.user_id
+        return await engine.usage_report(ctx.key.platform, ctx.key.workspace, user_id=own)
     if verb == "settings":
         return await _settings(engine, ctx, words[1:])
     return f"Unknown command {verb!r}.\n\n{HELP}"

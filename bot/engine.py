@@ -1,10 +1,12 @@
 """The conversation engine: what every adapter calls.
 
-``handle`` is the whole life of one answer: store the user's message, show that it was
-accepted, wait for the conversation's turn (one generation at a time per conversation, under a
-global cap), build the prompt from stored history, stream the completion into the reply, and
-store the outcome: complete, stopped or failed. No database transaction stays open while the
-reply streams.
+An answer's life: ``accept`` stores the user's message, the reserved answer row and the job
+that owes it in one transaction (only then may the platform be told "got it"); ``answer``
+waits for the conversation's turn (one generation at a time per conversation, under a global
+cap), shows the placeholder, builds the prompt from stored history, streams the completion into
+the reply, and stores the outcome (complete, stopped or failed) while deleting the job. No
+database transaction stays open while the reply streams. ``serve_work`` keeps the promise when
+the process does not: checkpoints, leases and takeover (``bot.work``, ``bot.checkpoint``).
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from enum import StrEnum
+from typing import Any, Protocol, TypeVar
 
 from bot.channel_settings import EffectiveSettings, apply_change, effective
-from bot.errors import BotError, SettingError
+from bot.checkpoint import Checkpoints
+from bot.errors import BotError, SettingError, StoreError
 from bot.generation import SHUTDOWN_NOTICE, Generation, GenerationOutcome, settle_start
 from bot.llm.base import ChatModel, CompletionRequest
 from bot.llm.userhash import user_hash
@@ -28,12 +32,17 @@ from bot.model import ChatMessage, ConversationKey, IncomingMessage, Role, TurnS
 from bot.params import GenerationParams
 from bot.prompt import PromptBudget, build_messages
 from bot.reply.base import StreamedReply
-from bot.store.base import ConversationStore, MessageUpdate
+from bot.store.base import JOB_QUEUED, ConversationStore, Job, MessageUpdate
+from bot.textclean import scrub
 from bot.tokens import TokenEstimator
+from bot.work import DEFAULT_LEASE_SECONDS, WorkKeeper
 
 logger = logging.getLogger(__name__)
 
 CONTEXT_MESSAGES = 400
+FINISH_ATTEMPTS = 8
+INTERRUPTED_NOTICE = "interrupted by a restart; press Regenerate to try again"
+_T = TypeVar("_T")
 SETTINGS_TTL = 10.0
 SETTINGS_CACHE_SIZE = 10_000
 
@@ -48,6 +57,11 @@ class EngineConfig:
     max_concurrent: int = 32
     supersede: bool = False
     user_salt: str = ""
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    single_process: bool = False
+    """SQLite: one process serves the database, so at start it takes over every job at once."""
+    controls_open: bool = False
+    """Whether anyone (not only the asker and admins) may press Stop and Regenerate."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +75,38 @@ class TurnResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Accepted:
+    """A question stored with its reserved answer: from here on the answer is owed."""
+
+    key: ConversationKey
+    answer_id: int
+    requester: str
+    overrides: dict[str, Any]
+    received: float
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """An interrupted answer's messages on the platform and its checkpointed text."""
+
+    message_ids: list[str]
+    text: str
+
+
+class ReplyRebuilder(Protocol):
+    """An adapter's way back to an answer's reply from the ``target`` it stored at acceptance;
+    with ``resume``, the reply adopts the messages the interrupted answer already shows."""
+
+    def __call__(self, target: Mapping[str, Any], resume: Resume | None) -> StreamedReply: ...
+
+
+class StopResult(StrEnum):
+    STOPPING = "stopping"
+    NOT_RUNNING = "not running"
+    NOT_ALLOWED = "not allowed"
+
+
+@dataclass(frozen=True, slots=True)
 class _Turn:
     """One answer being produced: its conversation, reserved row, requester, start time."""
 
@@ -68,19 +114,26 @@ class _Turn:
     id: int
     user_id: str
     t0: float
-    started: asyncio.Future[None]
     supersedes: int | None = None
 
 
 @dataclass(slots=True)
 class _Live:
-    generations: dict[ConversationKey, Generation] = field(default_factory=dict)
+    generations: dict[int, Generation] = field(default_factory=dict)
+    by_key: dict[ConversationKey, int] = field(default_factory=dict)
     closing: bool = False
     answers: Counter[str] = field(default_factory=Counter)
+    waiting: int = 0
 
 
 class ConversationEngine:
-    """Answers messages, keeps history, and owns per-conversation settings."""
+    """Answers messages, keeps history, and owns per-conversation settings.
+
+    An answer is owed from the moment ``accept`` stored it (with its job row, see
+    ``bot.work``) until ``finish_job`` stores its final state; ``serve_work`` keeps this
+    process's leases alive, checkpoints streaming text, and takes over answers whose process
+    went away.
+    """
 
     def __init__(
         self,
@@ -99,8 +152,71 @@ class ConversationEngine:
         self._estimator = TokenEstimator()
         self._settings_cache: dict[ConversationKey, tuple[float, dict[str, Any]]] = {}
         self._live = _Live()
+        self._work = WorkKeeper(
+            store, lease_seconds=config.lease_seconds, single_process=config.single_process
+        )
+        self._checkpoints = Checkpoints(store)
+        self._rebuilders: dict[str, ReplyRebuilder] = {}
+        self._takeovers: set[asyncio.Task[None]] = set()
+        self._write_ok = True
+
+    # -- accepting ------------------------------------------------------------------------
+
+    async def accept(
+        self,
+        message: IncomingMessage,
+        *,
+        target: Mapping[str, Any] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        claims: Sequence[tuple[str, str]] = (),
+    ) -> Accepted | None:
+        """Store ``message`` with its reserved answer and the job that owes it.
+
+        Only after this returns may the platform be told "got it". ``StoreError`` when the
+        database cannot take it (the adapter refuses the event or tells the user); None when
+        one of ``claims`` was already taken (a duplicate delivery).
+        """
+        if self._live.closing:
+            raise StoreError("shutting down", user_message=SHUTDOWN_NOTICE)
+        self._config.defaults.merged(overrides or {})  # SettingError before anything is stored
+        spec = self._work.spec(dict(target or {}), message.author_id, dict(overrides or {}))
+        answer_id = await self._write(
+            self._store.accept(message.key, _user_turn(message), spec, claims)
+        )
+        if answer_id is None:
+            return None
+        return Accepted(
+            message.key, answer_id, message.author_id, dict(overrides or {}), time.perf_counter()
+        )
+
+    async def record(
+        self, message: IncomingMessage, *, claims: Sequence[tuple[str, str]] = ()
+    ) -> bool:
+        """Store a message of a conversation the bot is in, without answering it; False for a
+        duplicate delivery."""
+        stored = await self._write(
+            self._store.accept(message.key, _user_turn(message), None, claims)
+        )
+        return stored is not None
+
+    async def _write(self, work: Awaitable[_T]) -> _T:
+        """A write whose failure makes the process unhealthy until one succeeds again."""
+        try:
+            result = await work
+        except StoreError:
+            self._write_ok = False
+            raise
+        self._write_ok = True
+        return result
 
     # -- answering ----------------------------------------------------------------------
+
+    async def answer(self, accepted: Accepted, reply: StreamedReply) -> TurnResult:
+        """Stream the answer ``accept`` reserved into ``reply``, in the conversation's turn."""
+        if self._config.supersede:
+            await self.stop(accepted.key)
+        turn = _Turn(accepted.key, accepted.answer_id, accepted.requester, accepted.received)
+        return await self._answer(turn, reply, accepted.overrides)
 
     async def handle(
         self,
@@ -108,60 +224,137 @@ class ConversationEngine:
         reply: StreamedReply,
         *,
         overrides: Mapping[str, Any] | None = None,
+        target: Mapping[str, Any] | None = None,
     ) -> TurnResult:
-        """Store ``message`` and stream an answer to it into ``reply``."""
-        received = time.perf_counter()
-        self._config.defaults.merged(overrides or {})  # SettingError before anything is stored
-        # The answer's row is reserved with its question, so history keeps arrival order.
-        _, turn_id = await self._store.add_messages(
-            message.key, [_user_turn(message), _pending_turn()]
-        )
-        if self._config.supersede:
-            await self.stop(message.key)
-        turn = _Turn(message.key, turn_id, message.author_id, received, _start(reply))
-        return await self._answer(turn, reply, overrides)
+        """``accept`` then ``answer``: for callers that need no acknowledgement in between."""
+        accepted = await self.accept(message, target=target, overrides=overrides)
+        if accepted is None:  # only claims can make it a duplicate, and none were given
+            raise StoreError("the message was already stored")
+        return await self.answer(accepted, reply)
 
     async def regenerate(
-        self, key: ConversationKey, reply: StreamedReply, *, user_id: str
+        self,
+        key: ConversationKey,
+        reply: StreamedReply,
+        *,
+        user_id: str,
+        message_id: str | None = None,
+        can_admin: bool = False,
+        target: Mapping[str, Any] | None = None,
     ) -> TurnResult:
-        """Answer the conversation's last user turn again; the previous answer is superseded."""
-        last = await self._store.last_assistant_turn(key)
-        if last is None or last.id is None:
-            raise SettingError("There is no answer to regenerate in this conversation yet.")
-        turn_id = await self._store.add_message(key, _pending_turn())
-        turn = _Turn(key, turn_id, user_id, time.perf_counter(), _start(reply), last.id)
+        """Answer the question of an answer again (the answer shown in platform message
+        ``message_id``, else the latest); the previous answer is superseded.
+
+        Refusals raise ``SettingError`` before ``reply`` is touched, so the clicked message
+        stays as it was: only the latest answer since the last reset can be regenerated, only
+        by its asker or an admin (unless ``controls_open``). One clicked while the answer
+        still streams runs after it, in the conversation's turn, and supersedes it then.
+        """
+        answer = await self._regenerable(key, message_id)
+        if not self._may_control(answer.requester, user_id, can_admin):
+            raise SettingError(_only(answer.requester, "regenerate"))
+        requester = answer.requester or user_id
+        spec = self._work.spec(dict(target or {}), requester, supersedes=answer.id)
+        answer_id = await self._write(self._store.reserve(key, spec))
+        turn = _Turn(key, answer_id, requester, time.perf_counter(), answer.id)
         return await self._answer(turn, reply, None)
 
-    async def record(self, message: IncomingMessage) -> None:
-        """Store a message of a conversation the bot is in, without answering it."""
-        await self._store.add_message(message.key, _user_turn(message))
+    async def _regenerable(self, key: ConversationKey, message_id: str | None) -> ChatMessage:
+        latest = await self._store.last_assistant_turn(key)
+        clicked = latest
+        if message_id:
+            clicked = await self._store.find_message(key, message_id)
+        if clicked is None or clicked.role is not Role.ASSISTANT:
+            raise SettingError("There is no answer to regenerate in this conversation yet.")
+        if latest is None or latest.id != clicked.id:
+            raise SettingError(
+                "Only the latest answer of a conversation can be regenerated, and not one from "
+                "before a reset; ask again instead."
+            )
+        return clicked
 
     async def stop(self, key: ConversationKey) -> bool:
-        """Stop the answer being generated in ``key``; False if none is running here."""
-        generation = self._live.generations.get(key)
+        """Stop the answer streaming in ``key`` in this process (console Ctrl-C, supersede)."""
+        answer_id = self._live.by_key.get(key)
+        generation = None if answer_id is None else self._live.generations.get(answer_id)
         if generation is None:
             return False
         generation.request_stop()
         return True
 
-    async def close(self) -> None:
-        """Fail every live answer with a restart notice (graceful shutdown)."""
+    async def stop_answer(
+        self, key: ConversationKey, message_id: str, *, user_id: str, can_admin: bool = False
+    ) -> StopResult:
+        """Stop the answer shown in platform message ``message_id``, on whichever process
+        writes it (locally at once; elsewhere through its job row at the next heartbeat)."""
+        answer = await self._store.find_message(key, message_id)
+        if answer is None or answer.role is not Role.ASSISTANT or answer.id is None:
+            return StopResult.NOT_RUNNING
+        if not self._may_control(answer.requester, user_id, can_admin):
+            return StopResult.NOT_ALLOWED
+        generation = self._live.generations.get(answer.id)
+        if generation is not None:
+            generation.request_stop()
+            return StopResult.STOPPING
+        if await self._store.request_stop(answer.id):
+            self._work.wake()
+            return StopResult.STOPPING
+        return StopResult.NOT_RUNNING
+
+    def _may_control(self, requester: str, user_id: str, can_admin: bool) -> bool:
+        return self._config.controls_open or can_admin or not requester or requester == user_id
+
+    def _stop_requested(self, answer_ids: list[int]) -> None:
+        for answer_id in answer_ids:
+            generation = self._live.generations.get(answer_id)
+            if generation is not None:
+                generation.request_stop()
+
+    async def close(self, finish_within: float = 10.0) -> None:
+        """Graceful shutdown: take no new work, let live answers finish for ``finish_within``
+        seconds, then end the rest visibly with a restart notice; queued answers stay queued
+        (their leases are released, so the next process or another replica answers them)."""
         self._live.closing = True
+        live = list(self._live.generations.values())
+        if live:
+            await asyncio.wait([asyncio.shield(g.done) for g in live], timeout=finish_within)
         live = list(self._live.generations.values())
         for generation in live:
             generation.request_shutdown()
         await asyncio.gather(*(asyncio.shield(g.done) for g in live))
+        for task in list(self._takeovers):
+            task.cancel()
+        await self._work.release()
 
     async def _answer(
         self, turn: _Turn, reply: StreamedReply, overrides: Mapping[str, Any] | None
     ) -> TurnResult:
-        async with (
-            self._locks.hold(turn.key),
-            self._store.conversation_lock(turn.key),
-            self._slots,
-        ):
-            if self._live.closing:
-                return await self._fail_early(turn, reply, SHUTDOWN_NOTICE)
+        self._live.waiting += 1
+        acquired = False
+        try:
+            async with self._locks.hold(turn.key), self._store.conversation_lock(turn.key):
+                self._live.waiting -= 1
+                acquired = True
+                return await self._in_turn(turn, reply, overrides)
+        finally:
+            if not acquired:
+                self._live.waiting -= 1
+
+    async def _in_turn(
+        self, turn: _Turn, reply: StreamedReply, overrides: Mapping[str, Any] | None
+    ) -> TurnResult:
+        if self._live.closing:
+            return TurnResult(TurnStatus.QUEUED, "", turn.id)  # left for the next process
+        stop_requested = await self._start_job(turn)
+        if stop_requested is None:
+            return TurnResult(TurnStatus.QUEUED, "", turn.id)  # another process owns it now
+        if stop_requested:
+            return await self._settle_unstarted(turn, TurnStatus.STOPPED)
+        # The placeholder goes up only now, in the conversation's turn: a queued answer never
+        # shows a message that the running answer's continuations would then overtake.
+        # The global cap is taken after it, so the placeholder shows while a slot is awaited.
+        started = asyncio.ensure_future(reply.start())
+        async with self._slots:
             try:
                 if turn.supersedes is not None:  # after the answer it replaces was saved
                     superseded = MessageUpdate(status=TurnStatus.SUPERSEDED)
@@ -171,27 +364,61 @@ class ConversationEngine:
                 request = await self._request(turn, settings, params)
             except BotError as exc:
                 logger.warning("conversation %s: cannot answer: %s", turn.key, exc)
-                return await self._fail_early(turn, reply, exc.user_message)
-            return await self._generate(turn, reply, request)
+                return await self._fail_early(turn, reply, started, exc.user_message)
+            return await self._generate(turn, reply, request, started)
 
-    async def _fail_early(self, turn: _Turn, reply: StreamedReply, notice: str) -> TurnResult:
+    async def _start_job(self, turn: _Turn) -> bool | None:
+        """Mark the job streaming; while the database is unreachable, wait and retry (the job
+        stays owed; a closing process leaves it to the next one)."""
+        while True:
+            try:
+                return await self._write(self._store.start_job(turn.id, self._work.owner))
+            except StoreError as exc:
+                if self._live.closing:
+                    return None
+                logger.warning(
+                    "conversation %s: cannot start answer %d: %s", turn.key, turn.id, exc
+                )
+                await asyncio.sleep(self._work.heartbeat)
+
+    async def _settle_unstarted(self, turn: _Turn, status: TurnStatus) -> TurnResult:
+        await self._finish(turn, MessageUpdate(status=status))
+        self._live.answers[status.value] += 1
+        return TurnResult(status, "", turn.id)
+
+    async def _fail_early(
+        self, turn: _Turn, reply: StreamedReply, started: asyncio.Future[None], notice: str
+    ) -> TurnResult:
         """Close the reply and the reserved row when no request could be made."""
-        await settle_start(turn.started)
-        await reply.fail(notice)
-        await self._store.update_message(turn.id, MessageUpdate(status=TurnStatus.FAILED))
+        await settle_start(started)
+        try:
+            await reply.fail(notice)
+        except BotError as exc:
+            logger.warning("could not show the failure: %s", exc)
+        update = MessageUpdate(status=TurnStatus.FAILED, platform_message_ids=reply.message_ids)
+        await self._finish(turn, update)
         self._live.answers[TurnStatus.FAILED.value] += 1
         return TurnResult(TurnStatus.FAILED, "", turn.id, error=notice)
 
     async def _generate(
-        self, turn: _Turn, reply: StreamedReply, request: CompletionRequest
+        self,
+        turn: _Turn,
+        reply: StreamedReply,
+        request: CompletionRequest,
+        started: asyncio.Future[None],
     ) -> TurnResult:
-        generation = Generation(self._model, request, reply, started=turn.started)
-        self._live.generations[turn.key] = generation
+        generation = Generation(self._model, request, reply, started=started)
+        self._live.generations[turn.id] = generation
+        self._live.by_key[turn.key] = turn.id
+        self._checkpoints.watch(turn.id, generation, reply)
         logger.debug("conversation %s: request ready in %.2f ms", turn.key, _ms_since(turn.t0))
         try:
             outcome = await generation.run()
         finally:
-            self._live.generations.pop(turn.key, None)
+            self._checkpoints.forget(turn.id)
+            self._live.generations.pop(turn.id, None)
+            if self._live.by_key.get(turn.key) == turn.id:
+                del self._live.by_key[turn.key]
         await self._settle(turn, request, outcome)
         return TurnResult(outcome.status, outcome.text, turn.id, outcome.error)
 
@@ -222,7 +449,7 @@ class ConversationEngine:
             platform_message_ids=outcome.message_ids,
             extra={"alternatives": outcome.alternatives} if outcome.alternatives else {},
         )
-        await self._store.update_message(turn.id, update)
+        await self._finish(turn, update)
         self._live.answers[outcome.status.value] += 1
         if outcome.usage is not None:
             await self._store.record_usage(turn.key, turn.user_id, model, outcome.usage)
@@ -236,6 +463,93 @@ class ConversationEngine:
             outcome.finish_reason or "-",
             _ms_since(turn.t0),
         )
+
+    async def _finish(self, turn: _Turn, update: MessageUpdate) -> None:
+        """Store the final state and drop the job, retrying while the database is away: a job
+        left behind would later be "taken over" and its finished answer marked interrupted."""
+        for attempt in range(FINISH_ATTEMPTS):
+            try:
+                await self._write(self._store.finish_job(turn.id, update))
+                return
+            except StoreError as exc:
+                logger.warning(
+                    "conversation %s: cannot store answer %d (%s); attempt %d",
+                    turn.key,
+                    turn.id,
+                    exc,
+                    attempt + 1,
+                )
+                if self._live.closing:
+                    return
+                await asyncio.sleep(min(2**attempt, 10))
+        logger.error("conversation %s: answer %d could not be stored", turn.key, turn.id)
+
+    # -- taking over ----------------------------------------------------------------------
+
+    def serve_platform(self, platform: str, rebuild: ReplyRebuilder) -> None:
+        """``platform`` is connected here: its owed answers may be taken over by this process."""
+        self._rebuilders[platform] = rebuild
+        self._work.wake()
+
+    def leave_platform(self, platform: str) -> None:
+        self._rebuilders.pop(platform, None)
+
+    async def serve_work(self) -> None:
+        """Until cancelled: renew leases, checkpoint streaming text, take over lapsed work."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._checkpoints.run())
+            group.create_task(
+                self._work.run(
+                    lambda: list(self._rebuilders), self._take_over, self._stop_requested
+                )
+            )
+
+    def _take_over(self, jobs: list[Job]) -> None:
+        if self._live.closing:
+            return
+        by_key: dict[ConversationKey, list[Job]] = {}
+        for job in jobs:
+            by_key.setdefault(job.key, []).append(job)
+        for key, owed in by_key.items():
+            logger.info("conversation %s: taking over %d owed answer(s)", key, len(owed))
+            task = asyncio.create_task(self._resume_all(owed), name=f"takeover-{key}")
+            self._takeovers.add(task)
+            task.add_done_callback(self._takeovers.discard)
+
+    async def _resume_all(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            try:
+                await self._resume(job)
+            except BotError as exc:
+                logger.warning(
+                    "conversation %s: answer %d not taken over: %s", job.key, job.answer_id, exc
+                )
+
+    async def _resume(self, job: Job) -> None:
+        rebuild = self._rebuilders.get(job.key.platform)
+        if rebuild is None:
+            return
+        turn = _Turn(job.key, job.answer_id, job.requester, time.perf_counter(), job.supersedes)
+        if job.state == JOB_QUEUED or not (job.message_ids or job.text):
+            await self._answer(turn, rebuild(job.target, None), job.overrides)
+            return
+        async with self._locks.hold(job.key), self._store.conversation_lock(job.key):
+            reply = rebuild(job.target, Resume(list(job.message_ids), job.text))
+            try:
+                await reply.fail(INTERRUPTED_NOTICE)
+            except BotError as exc:
+                logger.warning("could not end interrupted answer %d: %s", job.answer_id, exc)
+            ids = reply.message_ids or job.message_ids
+            update = MessageUpdate(
+                content=job.text, status=TurnStatus.FAILED, platform_message_ids=ids
+            )
+            await self._finish(turn, update)
+            self._live.answers[TurnStatus.FAILED.value] += 1
+            logger.info("conversation %s: ended interrupted answer %d", job.key, job.answer_id)
+
+    async def healthy(self) -> bool:
+        """Whether the database answers and takes writes (every health endpoint uses this)."""
+        return self._write_ok and self._work.healthy and await self._store.ping()
 
     def stats(self) -> dict[str, float]:
         """Counters and gauges for metrics: live answers and answers by outcome."""
@@ -295,17 +609,31 @@ class ConversationEngine:
     async def change_setting(self, key: ConversationKey, name: str, raw: str) -> EffectiveSettings:
         """Set (or with ``default`` clear) one channel setting; ``SettingError`` if invalid."""
         channel = key.channel_key()
-        overrides = apply_change(await self._store.get_settings(channel), name, raw)
+        overrides = apply_change(
+            await self._store.get_settings(channel),
+            name,
+            raw,
+            defaults=self._config.defaults,
+            context_tokens=self._config.context_tokens,
+        )
         await self._store.set_settings(channel, overrides)
         self._settings_cache.pop(channel, None)
         return effective(self._config.defaults, self._config.system_prompt, overrides)
 
-    async def usage_report(self, platform: str, workspace: str, days: int = 30) -> str:
-        """Token usage per user over the last ``days`` days, as plain text."""
+    async def usage_report(
+        self, platform: str, workspace: str, days: int = 30, *, user_id: str | None = None
+    ) -> str:
+        """Token usage per user over the last ``days`` days, as plain text.
+
+        With ``user_id`` only that user's own figures are shown (what a non-admin may see).
+        """
         since = datetime.now(UTC) - timedelta(days=days)
         rows = await self._store.usage_by_user(platform, workspace, since)
+        if user_id is not None:
+            rows = [row for row in rows if row.subject == user_id]
         if not rows:
-            return f"No model usage recorded in the last {days} days."
+            whose = "by you " if user_id is not None else ""
+            return f"No model usage recorded {whose}in the last {days} days."
         lines = [f"Usage over the last {days} days (requests, prompt + completion tokens):"]
         for row in rows[:20]:
             lines.append(
@@ -315,29 +643,31 @@ class ConversationEngine:
         return "\n".join(lines)
 
 
-def _start(reply: StreamedReply) -> asyncio.Future[None]:
-    """Show the placeholder while the request is prepared, not before (it is a round trip)."""
-    return asyncio.ensure_future(reply.start())
-
-
 def _user_turn(message: IncomingMessage) -> ChatMessage:
     return ChatMessage(
         role=Role.USER,
-        content=message.text,
+        content=scrub(message.text),
         author_id=message.author_id,
-        author_name=message.author_name,
+        author_name=scrub(message.author_name),
         platform_message_ids=[message.message_id] if message.message_id else [],
         created_at=message.created_at,
     )
 
 
-def _pending_turn() -> ChatMessage:
-    """The answer's row, reserved at acceptance so history keeps arrival order."""
-    return ChatMessage(role=Role.ASSISTANT, content="", status=TurnStatus.STREAMING)
+def _only(requester: str, verb: str) -> str:
+    return f"Only the person who asked (<@{requester}>) or an admin can {verb} this answer."
 
 
 def _ms_since(start: float) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-__all__ = ["ConversationEngine", "EngineConfig", "TurnResult"]
+__all__ = [
+    "Accepted",
+    "ConversationEngine",
+    "EngineConfig",
+    "ReplyRebuilder",
+    "Resume",
+    "StopResult",
+    "TurnResult",
+]

@@ -32,6 +32,10 @@ logger = logging.getLogger(__name__)
 
 GENERIC_FAILURE = "Something went wrong while answering. Please try again."
 SHUTDOWN_NOTICE = "Threadline is restarting; please ask again in a moment."
+REASONING_ONLY = (
+    "The model spent its whole answer on reasoning and gave no answer; try again, or ask an "
+    "admin to raise max_tokens."
+)
 COLLAPSE_PARTS = 64
 
 
@@ -82,6 +86,8 @@ class Generation:
         self._alternatives: defaultdict[int, list[str]] = defaultdict(list)
         self._finish_reason = ""
         self._usage: Usage | None = None
+        self._reasoned = False
+        self._size = 0
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def request_stop(self) -> None:
@@ -125,8 +131,23 @@ class Generation:
         except Exception:
             logger.exception("unexpected error while answering")
             return await self._failed(GENERIC_FAILURE)
+        if self._reasoned and not self.text.strip():
+            logger.warning("the model returned reasoning only (finish=%s)", self._finish_reason)
+            return await self._failed(REASONING_ONLY)
         await self._close(self._reply.finish())
         return self._outcome(TurnStatus.COMPLETE)
+
+    @property
+    def text(self) -> str:
+        """The answer (choice 0) received so far."""
+        if len(self._parts) > 1:
+            self._parts = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
+
+    @property
+    def size(self) -> int:
+        """Characters of answer received so far (cheap: no join)."""
+        return self._size
 
     async def _pump(self) -> None:
         async for event in self._model.stream(self._request):
@@ -143,6 +164,7 @@ class Generation:
             if event.index == 0:
                 await self._ready()
                 self._parts.append(event.text)
+                self._size += len(event.text)
                 if len(self._parts) >= COLLAPSE_PARTS:  # one string costs less than many
                     self._parts = ["".join(self._parts)]
                 await self._reply.append(event.text)
@@ -154,7 +176,7 @@ class Generation:
         elif isinstance(event, UsageReport):
             self._usage = event.usage
         elif isinstance(event, ReasoningDelta):
-            pass  # reasoning is never shown as the answer nor stored in history
+            self._reasoned = True  # never shown as the answer nor stored in history
 
     async def _interrupted(self, why: _Interrupt) -> GenerationOutcome:
         if why is _Interrupt.STOP:
@@ -177,7 +199,7 @@ class Generation:
     def _outcome(self, status: TurnStatus, *, error: str = "") -> GenerationOutcome:
         return GenerationOutcome(
             status=status,
-            text="".join(self._parts),
+            text=self.text,
             finish_reason=self._finish_reason,
             usage=self._usage,
             message_ids=list(self._reply.message_ids),

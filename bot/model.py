@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,8 @@ class TurnStatus(StrEnum):
     """How a stored message ended. Only ``COMPLETE`` assistant turns are sent back as context."""
 
     COMPLETE = "complete"
+    QUEUED = "queued"
+    """An answer accepted and stored, waiting for its conversation's turn."""
     STREAMING = "streaming"
     STOPPED = "stopped"
     FAILED = "failed"
@@ -91,3 +94,8 @@ class ChatMessage:
     finish_reason: str = ""
     usage: Usage | None = None
     created_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Stored extras (``alternatives``: the other choices of an ``n > 1`` answer); read by
+    ``export`` and single-message lookups, left empty in the prompt's context."""
+    requester: str = ""
+    """On an answer: the user who asked for it."""

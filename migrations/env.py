@@ -17,7 +17,7 @@ import os
 from logging.config import fileConfig
 
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from bot.store.db import make_engine, normalize_url, prepare_sqlite_file
 from bot.store.tables import Base
@@ -55,10 +55,22 @@ def run_offline() -> None:
         context.run_migrations()
 
 
+MIGRATION_LOCK = 0x7468726561646C6E  # "threadln": one PostgreSQL advisory lock for upgrades
+
+
 def _run_sync(connection: Connection) -> None:
     _configure(connection=connection, transactional_ddl=True)
     with context.begin_transaction():
+        _serialize(connection)
         context.run_migrations()
+
+
+def _serialize(connection: Connection) -> None:
+    """Replicas starting together on PostgreSQL upgrade one at a time: the transaction-level
+    advisory lock is taken before Alembic reads (or creates) its version table, so the second
+    replica sees the first one's result instead of racing it on ``CREATE TABLE``."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
 
 
 async def run_online() -> None:

@@ -65,11 +65,9 @@ class SlashCommands:
         if done:
             await ack(text=_text_of(work), response_type=EPHEMERAL)
             return
-        await ack()
-        await asyncio.wait({work})
-        text = _text_of(work)
+        await ack()  # in HTTP mode Slack gets this ack only once the listener returns
         if respond is not None:
-            await respond(text=text, response_type=EPHEMERAL, replace_original=False)
+            self._tasks.spawn(_follow_up(work, respond), name="slack-command-follow-up")
 
     async def answer(self, command: Mapping[str, Any]) -> str:
         """The text to show for one command."""
@@ -77,11 +75,17 @@ class SlashCommands:
         user = str(command.get("user_id") or "")
         key = ConversationKey(PLATFORM, self._me.workspace, str(command.get("channel_id") or ""))
         try:
-            can_admin = await self._admins.allows(user) if _changes_settings(text) else False
+            can_admin = await self._admins.allows(user) if _needs_admin(text) else False
             return await run_command(self._engine, CommandContext(key, user, can_admin), text)
         except BotError as exc:
             logger.error("command %r failed: %s", text[:40], exc)
             return exc.user_message
+
+
+async def _follow_up(work: asyncio.Task[str], respond: Responder) -> None:
+    """The late answer, through the command's ``response_url``."""
+    await asyncio.wait({work})
+    await respond(text=_text_of(work), response_type=EPHEMERAL, replace_original=False)
 
 
 def _text_of(work: asyncio.Task[str]) -> str:
@@ -90,6 +94,9 @@ def _text_of(work: asyncio.Task[str]) -> str:
     return work.result()
 
 
-def _changes_settings(text: str) -> bool:
+def _needs_admin(text: str) -> bool:
+    """Commands whose answer depends on admin rights: settings changes, everyone's usage."""
     words = text.lower().split()
+    if words[:1] == ["usage"]:
+        return True
     return len(words) >= 2 and words[0] == "settings" and words[1] == "set"

@@ -6,6 +6,8 @@ a rate scope shares that scope's budget.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bot.reply.base import MessageSink
 from bot.reply.clock import Clock, SystemClock
 from bot.reply.progressive import INDICATOR, PLACEHOLDER, ProgressiveReply
@@ -35,13 +37,22 @@ class ReplyFactory:
         return cls(RateScheduler(clock), clock)
 
     def create(
-        self, sink: MessageSink, *, continue_message: str | None = None, shown_text: str = ""
+        self,
+        sink: MessageSink,
+        *,
+        continue_message: str | None = None,
+        shown_text: str = "",
+        adopt: Sequence[str] = (),
     ) -> ProgressiveReply:
         """A reply written through ``sink``.
 
         ``continue_message`` adopts a message that already exists (for example a Slack native
         stream that expired): the reply keeps editing it, starting from ``shown_text``, the text
         it shows now, which also begins the reply's answer.
+
+        ``adopt`` takes over the messages of an interrupted answer (after a restart): the
+        reply's answer begins with ``shown_text`` and every adopted message is edited to its
+        part of it when the reply closes (messages past the text show ``CUT_SHORT``).
         """
         return ProgressiveReply(
             sink,
@@ -51,4 +62,5 @@ class ReplyFactory:
             placeholder=self.placeholder,
             continue_message=continue_message,
             shown_text=shown_text,
+            adopt=adopt,
         )

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -44,6 +45,10 @@ STOPPED_MARK = "_(stopped)_"
 FAILED_MARK = "_⚠ {notice}_"
 COLLAPSE_PIECES = 64
 """Appended pieces are joined into one string once this many pile up between flushes."""
+CUT_SHORT = "_(cut short)_"
+"""Shown in an adopted message that the checkpointed text no longer reaches."""
+UNKNOWN = "\x00"
+"""What an adopted message is taken to show: matches no text, so it is always edited."""
 MAX_REPLACEMENTS = 3
 """How many vanished messages a reply re-posts before it stops trying."""
 
@@ -84,6 +89,7 @@ class ProgressiveReply:
         placeholder: str = PLACEHOLDER,
         continue_message: str | None = None,
         shown_text: str = "",
+        adopt: Sequence[str] = (),
     ) -> None:
         if not placeholder.strip():
             raise ValueError("the placeholder must not be blank")
@@ -101,7 +107,10 @@ class ProgressiveReply:
         self._messages: list[_Message] = []
         if continue_message is not None:
             self._messages.append(_Message(continue_message, shown_text))
-        self._started = continue_message is not None
+        # Adopted messages (an interrupted answer taken over after a restart) show something
+        # unknown: each is edited to its part of ``shown_text`` when the reply closes.
+        self._messages += [_Message(message_id, UNKNOWN) for message_id in adopt]
+        self._started = bool(self._messages)
         self._display_cache: tuple[int, str] = (-1, "")
         self._dirty = asyncio.Event()
         self._io = asyncio.Lock()
@@ -202,11 +211,14 @@ class ProgressiveReply:
         closed = self._status is not ReplyStatus.OPEN
         if not display.strip():
             if closed:
-                return [(EMPTY_ANSWER, True)]
+                return [(EMPTY_ANSWER, True)] + [(CUT_SHORT, True)] * (len(self._messages) - 1)
             return [(self._placeholder, False)] if self._started or self._messages else []
         self._layout.update(display, closed=closed)
         parts = [(part, True) for part in self._layout.parts]
-        return [*parts, (self._layout.live(display, closed=closed), closed)]
+        targets = [*parts, (self._layout.live(display, closed=closed), closed)]
+        if closed and len(self._messages) > len(targets):  # adopted beyond the checkpoint
+            targets += [(CUT_SHORT, True)] * (len(self._messages) - len(targets))
+        return targets
 
     def _next_step(self) -> _Step | None:
         for index, (text, final) in enumerate(self._targets()):

@@ -39,6 +39,37 @@ class MessageUpdate:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """What is stored with an accepted answer so any process can deliver it later."""
+
+    owner: str
+    lease_until: datetime
+    target: dict[str, Any]
+    requester: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    supersedes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """An owed answer as a process claims it: queued, or streaming with its checkpoint."""
+
+    answer_id: int
+    key: ConversationKey
+    state: str
+    target: dict[str, Any]
+    requester: str
+    overrides: dict[str, Any]
+    supersedes: int | None
+    text: str
+    message_ids: list[str]
+
+
+JOB_QUEUED = "queued"
+JOB_STREAMING = "streaming"
+
+
 class ConversationStore(Protocol):
     """Conversation history, channel settings, event deduplication and the usage ledger."""
 
@@ -48,6 +79,61 @@ class ConversationStore(Protocol):
 
     async def ping(self) -> bool:
         """Whether the database answers (health checks)."""
+        ...
+
+    async def accept(
+        self,
+        key: ConversationKey,
+        question: ChatMessage,
+        job: JobSpec | None,
+        claims: Sequence[tuple[str, str]] = (),
+    ) -> int | None:
+        """Store a question and, with ``job``, its reserved answer and the job that owes it,
+        in one transaction, after claiming every ``(platform, event_id)`` of ``claims``.
+
+        Returns the answer's id (the question's id without ``job``), or None when a claim was
+        already taken (a duplicate delivery: nothing is stored).
+        """
+        ...
+
+    async def reserve(self, key: ConversationKey, job: JobSpec) -> int:
+        """Store a new pending answer (a regenerate) with its job; return the answer's id."""
+        ...
+
+    async def start_job(self, answer_id: int, owner: str) -> bool | None:
+        """Mark an owned job (and its answer) streaming. None if the job is gone or owned by
+        another process; otherwise whether a stop was requested before it started."""
+        ...
+
+    async def checkpoint(self, answer_id: int, text: str, message_ids: Sequence[str]) -> None:
+        """Save a streaming answer's text so far and the platform ids of its messages."""
+        ...
+
+    async def finish_job(self, answer_id: int, update: MessageUpdate) -> None:
+        """Store the answer's final state and delete its job, in one transaction."""
+        ...
+
+    async def renew_leases(self, owner: str, until: datetime) -> list[int]:
+        """Extend every lease ``owner`` holds; return the ids of its jobs asked to stop."""
+        ...
+
+    async def claim_jobs(
+        self, owner: str, until: datetime, platforms: Sequence[str], *, any_owner: bool, limit: int
+    ) -> list[Job]:
+        """Take over lapsed jobs of ``platforms`` (with ``any_owner``: every job not owned by
+        ``owner``, for a single-process database at start), oldest first."""
+        ...
+
+    async def release_jobs(self, owner: str) -> int:
+        """Give up ``owner``'s leases at once (shutdown), so another process takes them."""
+        ...
+
+    async def request_stop(self, answer_id: int) -> bool:
+        """Flag a job to stop (its owner sees it at the next heartbeat); False if none."""
+        ...
+
+    async def job_exists(self, answer_id: int) -> bool:
+        """Whether the answer is still owed (queued or streaming)."""
         ...
 
     async def add_message(self, key: ConversationKey, message: ChatMessage) -> int:

@@ -14,6 +14,7 @@ from bot.errors import StoreError
 from bot.model import ChatMessage, ConversationKey, Role, TurnStatus, Usage
 from bot.store.base import MessageUpdate
 from bot.store.tables import ChannelSettings, Conversation, Message, MessageRef
+from bot.textclean import scrub
 
 MESSAGE_COLUMNS = (
     Message.id,
@@ -28,6 +29,7 @@ MESSAGE_COLUMNS = (
     Message.prompt_tokens,
     Message.completion_tokens,
     Message.created_at,
+    Message.requester,
 )
 
 
@@ -63,7 +65,7 @@ def match_channel(channel: ConversationKey) -> tuple[ColumnElement[bool], ...]:
 def live_messages(key: ConversationKey) -> Select[*tuple[Any, ...]]:
     """Not-deleted messages of ``key``'s conversation (a select to refine)."""
     return (
-        select(*MESSAGE_COLUMNS)
+        select(*MESSAGE_COLUMNS, Message.extra)
         .join(Conversation, Conversation.id == Message.conversation_id)
         .where(*match_key(key), Message.deleted.is_(false()))
     )
@@ -100,9 +102,9 @@ def message_values(message: ChatMessage) -> dict[str, Any]:
     usage = message.usage
     return {
         "role": Role(message.role).value,
-        "content": message.content,
+        "content": scrub(message.content),
         "author_id": message.author_id,
-        "author_name": message.author_name,
+        "author_name": scrub(message.author_name),
         "status": TurnStatus(message.status).value,
         "model": message.model,
         "finish_reason": message.finish_reason,
@@ -112,6 +114,7 @@ def message_values(message: ChatMessage) -> dict[str, Any]:
         "extra": {},
         "feedback": None,
         "deleted": False,
+        "requester": message.requester,
     }
 
 
@@ -119,7 +122,7 @@ def update_values(change: MessageUpdate, extra: dict[str, Any] | None) -> dict[s
     values: dict[str, Any] = {}
     for name in ("content", "finish_reason", "model"):
         if getattr(change, name) is not None:
-            values[name] = getattr(change, name)
+            values[name] = scrub(getattr(change, name))
     if change.status is not None:
         values["status"] = TurnStatus(change.status).value
     if change.usage is not None:
@@ -146,6 +149,8 @@ def to_chat(row: Row[Any] | Row[*tuple[Any, ...]]) -> ChatMessage:
         finish_reason=row.finish_reason,
         usage=None if no_usage else Usage(row.prompt_tokens or 0, row.completion_tokens or 0),
         created_at=row.created_at,
+        extra=dict(row._mapping.get("extra") or {}),
+        requester=row.requester,
     )
 
 

@@ -41,8 +41,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.errors import StoreError
-from bot.model import ChatMessage, ConversationKey, Role, Usage
-from bot.store.base import MessageUpdate, UsageRow
+from bot.model import ChatMessage, ConversationKey, Role, TurnStatus, Usage
+from bot.store import jobs
+from bot.store.base import Job, JobSpec, MessageUpdate, UsageRow
 from bot.store.db import CONNECT_TIMEOUT_S, WRITE, open_store
 from bot.store.pglock import AdvisoryLocks
 from bot.store.queries import (
@@ -58,6 +59,7 @@ from bot.store.queries import (
     update_values,
 )
 from bot.store.tables import (
+    AnswerJob,
     ChannelSettings,
     Conversation,
     Message,
@@ -142,6 +144,93 @@ class SqlConversationStore:
         [message_id] = await self.add_messages(key, [message])
         return message_id
 
+    # -- durable answers (bot/store/jobs.py) ---------------------------------------------
+
+    async def accept(
+        self,
+        key: ConversationKey,
+        question: ChatMessage,
+        job: JobSpec | None,
+        claims: Sequence[tuple[str, str]] = (),
+    ) -> int | None:
+        now = self._clock()
+        async with self._tx(write=True) as conn:
+            for platform, event_id in claims:
+                if not await self._claim(conn, platform, event_id, now):
+                    await conn.rollback()
+                    return None
+            conversation_id = await self._ensure_conversation(conn, key, now)
+            question_id = await self._insert_message(conn, conversation_id, question, now)
+            if job is None:
+                return question_id
+            return await self._reserve(conn, conversation_id, job, now)
+
+    async def reserve(self, key: ConversationKey, job: JobSpec) -> int:
+        now = self._clock()
+        async with self._tx(write=True) as conn:
+            conversation_id = await self._ensure_conversation(conn, key, now)
+            return await self._reserve(conn, conversation_id, job, now)
+
+    async def _reserve(
+        self, conn: AsyncConnection, conversation_id: int, job: JobSpec, now: datetime
+    ) -> int:
+        pending = ChatMessage(
+            role=Role.ASSISTANT, content="", status=TurnStatus.QUEUED, requester=job.requester
+        )
+        answer_id = await self._insert_message(conn, conversation_id, pending, now)
+        await conn.execute(
+            insert(AnswerJob).values(jobs.job_row(answer_id, conversation_id, job, now))
+        )
+        return answer_id
+
+    async def start_job(self, answer_id: int, owner: str) -> bool | None:
+        async with self._tx(write=True) as conn:
+            return await jobs.start(conn, answer_id, owner)
+
+    async def checkpoint(self, answer_id: int, text: str, message_ids: Sequence[str]) -> None:
+        await self.update_message(
+            answer_id, MessageUpdate(content=text, platform_message_ids=list(message_ids))
+        )
+
+    async def finish_job(self, answer_id: int, update: MessageUpdate) -> None:
+        async with self._tx(write=True) as conn:
+            await self._update(conn, answer_id, update)
+            await jobs.drop(conn, answer_id)
+
+    async def renew_leases(self, owner: str, until: datetime) -> list[int]:
+        async with self._tx(write=True) as conn:
+            return await jobs.renew(conn, owner, until)
+
+    async def claim_jobs(
+        self, owner: str, until: datetime, platforms: Sequence[str], *, any_owner: bool, limit: int
+    ) -> list[Job]:
+        now = self._clock()
+        async with self._tx(write=True) as conn:
+            claimed = await jobs.claim(
+                conn,
+                owner,
+                now,
+                until,
+                platforms,
+                any_owner=any_owner,
+                limit=limit,
+                skip_locked=not self._sqlite,
+            )
+            return await jobs.load(conn, claimed)
+
+    async def release_jobs(self, owner: str) -> int:
+        async with self._tx(write=True) as conn:
+            return await jobs.release(conn, owner)
+
+    async def request_stop(self, answer_id: int) -> bool:
+        async with self._tx(write=True) as conn:
+            return await jobs.flag_stop(conn, answer_id)
+
+    async def job_exists(self, answer_id: int) -> bool:
+        stmt = select(exists().where(AnswerJob.message_id == answer_id))
+        async with self._tx(write=False) as conn:
+            return bool(await conn.scalar(stmt))
+
     async def add_messages(
         self, key: ConversationKey, messages: Sequence[ChatMessage]
     ) -> list[int]:
@@ -211,19 +300,22 @@ class SqlConversationStore:
 
     async def update_message(self, message_id: int, update: MessageUpdate) -> None:
         async with self._tx(write=True) as conn:
-            found = (
-                await conn.execute(
-                    select(Message.conversation_id, Message.extra).where(Message.id == message_id)
-                )
-            ).first()
-            if found is None:
-                logger.warning("update of unknown message %d ignored", message_id)
-                return
-            values = update_values(update, found.extra) | {"updated_at": self._clock()}
-            await conn.execute(sql_update(Message).where(Message.id == message_id).values(values))
-            if update.platform_message_ids is not None:
-                ids = update.platform_message_ids
-                await self._set_refs(conn, found.conversation_id, message_id, ids)
+            await self._update(conn, message_id, update)
+
+    async def _update(self, conn: AsyncConnection, message_id: int, update: MessageUpdate) -> None:
+        found = (
+            await conn.execute(
+                select(Message.conversation_id, Message.extra).where(Message.id == message_id)
+            )
+        ).first()
+        if found is None:
+            logger.warning("update of unknown message %d ignored", message_id)
+            return
+        values = update_values(update, found.extra) | {"updated_at": self._clock()}
+        await conn.execute(sql_update(Message).where(Message.id == message_id).values(values))
+        if update.platform_message_ids is not None:
+            ids = update.platform_message_ids
+            await self._set_refs(conn, found.conversation_id, message_id, ids)
 
     async def load_context(self, key: ConversationKey, limit: int) -> list[ChatMessage]:
         if limit <= 0:
@@ -343,11 +435,16 @@ class SqlConversationStore:
             await conn.execute(upsert)
 
     async def claim_event(self, platform: str, event_id: str) -> bool:
-        row = {"platform": platform, "event_id": event_id, "created_at": self._clock()}
-        stmt = self._insert(ProcessedEvent).values(row).on_conflict_do_nothing()
         async with self._tx(write=True) as conn:
-            claimed = await conn.execute(stmt.returning(ProcessedEvent.event_id))
-            return claimed.first() is not None
+            return await self._claim(conn, platform, event_id, self._clock())
+
+    async def _claim(
+        self, conn: AsyncConnection, platform: str, event_id: str, now: datetime
+    ) -> bool:
+        row = {"platform": platform, "event_id": event_id, "created_at": now}
+        stmt = self._insert(ProcessedEvent).values(row).on_conflict_do_nothing()
+        claimed = await conn.execute(stmt.returning(ProcessedEvent.event_id))
+        return claimed.first() is not None
 
     async def purge_events_before(self, cutoff: datetime) -> int:
         """Forget processed event ids recorded before ``cutoff``; return how many."""

@@ -118,6 +118,8 @@ class Message(Base):
     extra: Mapped[dict[str, Any]] = mapped_column(JSON)
     feedback: Mapped[int | None] = mapped_column(SmallInteger)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    requester: Mapped[str] = mapped_column(String(ID), default="", server_default="")
+    """On an answer: who asked (Stop/Regenerate belong to them; usage is charged to them)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -173,4 +175,32 @@ class UsageEntry(Base):
     model: Mapped[str] = mapped_column(String(ID))
     prompt_tokens: Mapped[int] = mapped_column(Integer)
     completion_tokens: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AnswerJob(Base):
+    """An answer that is owed: queued or streaming. The row is the promise; it is deleted in
+    the same transaction that stores the answer's final state.
+
+    ``owner`` is the process working on it and ``lease_until`` how long that claim holds; a
+    live owner renews it (heartbeat), and any process may take over a lapsed one. ``target``
+    is the adapter's description of where the answer goes (enough to rebuild its reply after
+    a restart); ``overrides`` are per-request parameters (Discord ``/chat model:``).
+    """
+
+    __tablename__ = "answer_jobs"
+    __table_args__ = (Index(None, "lease_until"), Index(None, "conversation_id", "message_id"))
+
+    message_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16))
+    owner: Mapped[str] = mapped_column(String(128), default="")
+    lease_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    target: Mapped[dict[str, Any]] = mapped_column(JSON)
+    overrides: Mapped[dict[str, Any]] = mapped_column(JSON)
+    requester: Mapped[str] = mapped_column(String(ID))
+    supersedes: Mapped[int | None] = mapped_column(BigInteger)
+    stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -193,7 +193,7 @@ async def test_shutdown_fails_live_answers_with_a_notice(harness):
     reply = RecordingReply()
     task = asyncio.create_task(harness.engine.handle(msg("long"), reply))
     await asyncio.wait_for(reply.first_text.wait(), 5)
-    await asyncio.wait_for(harness.engine.close(), 5)
+    await asyncio.wait_for(harness.engine.close(finish_within=0), 5)
     result = await task
     assert result.status is TurnStatus.FAILED and reply.text == "partial"
     assert "restarting" in reply.notice
