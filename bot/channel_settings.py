@@ -6,16 +6,17 @@ channel's settings. The value ``default`` removes an override.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from bot.errors import SettingError
-from bot.params import SPECS, GenerationParams, parse_value
+from bot.params import SPECS, GenerationParams, max_tokens_problem, parse_value
 
 SYSTEM_PROMPT = "system_prompt"
 MAX_SYSTEM_PROMPT_CHARS = 8000
 SETTING_NAMES = (SYSTEM_PROMPT, *SPECS)
+BUDGET_SETTINGS = frozenset({"model", "max_tokens"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,16 +73,40 @@ def effective(
     )
 
 
-def apply_change(overrides: Mapping[str, Any], name: str, raw: str) -> dict[str, Any]:
-    """New overrides with ``name`` set from text ``raw`` (``default`` clears it)."""
+def apply_change(
+    overrides: Mapping[str, Any],
+    name: str,
+    raw: str,
+    *,
+    defaults: GenerationParams | None = None,
+    context_tokens: Callable[[str], int] | None = None,
+) -> dict[str, Any]:
+    """New overrides with ``name`` set from text ``raw`` (``default`` clears it).
+
+    Given the global ``defaults`` and the ``context_tokens`` of each model, a change of
+    ``model`` or ``max_tokens`` is refused when the channel's effective ``max_tokens`` would
+    not leave room for a prompt in its effective model's context window.
+    """
     if name not in SETTING_NAMES:
         raise SettingError(f"Unknown setting {name!r}. Settings: {', '.join(SETTING_NAMES)}.")
     updated = dict(overrides)
     if raw.strip().lower() == "default":
         updated.pop(name, None)
-        return updated
-    updated[name] = _checked(name, raw)
+    else:
+        updated[name] = _checked(name, raw)
+    if name in BUDGET_SETTINGS and defaults is not None and context_tokens is not None:
+        _check_budget(name, effective(defaults, "", updated).params, context_tokens)
     return updated
+
+
+def _check_budget(
+    name: str, params: GenerationParams, context_tokens: Callable[[str], int]
+) -> None:
+    problem = max_tokens_problem(params, context_tokens(params.model))
+    if not problem:
+        return
+    advice = "" if name == "max_tokens" else "; lower max_tokens first"
+    raise SettingError(f"{problem}{advice}.")
 
 
 def _checked(name: str, raw: str) -> Any:

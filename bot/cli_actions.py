@@ -10,12 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot import app
-from bot.config import Settings, require_api_key
+from bot.config import MAX_DAYS, Settings, require_api_key
 from bot.errors import BotError, ConfigError
 from bot.llm.base import CompletionRequest
 from bot.llm.client import build_http_client
 from bot.model import ChatMessage, ConversationKey
-from bot.store.migrate import current_revision, head_revision, upgrade_async
+from bot.store.health import check_database
+from bot.store.migrate import current_revision, upgrade_async
 from bot.store.sql import open_store
 
 CONSOLE_PLATFORM = "console"
@@ -69,15 +70,8 @@ def _check_config(settings: Settings) -> tuple[bool, str]:
 
 
 async def _check_database(settings: Settings) -> tuple[bool, str]:
-    url = redact_url(settings.database_url)
-    try:
-        current = await current_revision(settings.database_url)
-    except BotError as exc:
-        return False, f"{url}: {exc}"
-    head = head_revision()
-    if current != head:
-        return False, f"{url} at {current or 'no revision'}; run `threadline db upgrade`"
-    return True, f"{url} at revision {current}"
+    health = await check_database(settings.database_url)
+    return health.ok, health.detail
 
 
 async def _check_llm(settings: Settings) -> tuple[bool, str]:
@@ -111,12 +105,13 @@ def _exported(message: ChatMessage) -> dict[str, Any]:
         "status": message.status.value,
         "model": message.model,
         "created_at": message.created_at.isoformat() if message.created_at else None,
+        "alternatives": list(message.extra.get("alternatives") or []),
     }
 
 
 async def purge(settings: Settings, days: int) -> int:
-    if days < 0:
-        raise ConfigError("--older-than must be 0 or more days.")
+    if not 0 <= days <= MAX_DAYS:
+        raise ConfigError(f"--older-than must be 0 to {MAX_DAYS} days.")
     async with open_store(settings.database_url, migrate=True) as store:
         count = await store.purge_before(datetime.now(UTC) - timedelta(days=days))
     print(f"purged {count} messages older than {days} days")

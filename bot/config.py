@@ -10,14 +10,25 @@ Adapters read their own variables through the same ``EnvReader``, so all errors 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from bot.errors import ConfigError, SettingError
-from bot.params import SPECS, GenerationParams, parse_value
+from bot.params import (
+    DEFAULT_MAX_TOKENS,
+    SPECS,
+    GenerationParams,
+    max_tokens_problem,
+    parse_value,
+)
 
 T = TypeVar("T")
 
@@ -27,7 +38,10 @@ DEFAULT_SYSTEM_PROMPT = (
     "You are Threadline, a helpful assistant in a team chat. Today is {date}. "
     "Answer clearly and concisely, using Markdown where it helps."
 )
-SECRET_NAMES = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+SECRET_NAMES = ("KEY", "TOKEN", "SECRET", "PASSWORD", "SALT")
+DATABASE_DRIVERS = ("sqlite", "sqlite+aiosqlite", "postgres", "postgresql", "postgresql+asyncpg")
+MAX_TIMEOUT = 86400.0
+MAX_DAYS = 36500
 
 
 class Secret:
@@ -113,7 +127,14 @@ class EnvReader:
         return default if value is None else value.strip()
 
     def secret(self, name: str) -> Secret:
-        return Secret(self.text(name))
+        """A secret sent in HTTP headers: printable ASCII without spaces, or unset."""
+        value = self.text(name)
+        if value and not _is_header_token(value):
+            raise ConfigError(
+                f"{name}=(hidden) is not valid: it contains spaces, control or non-ASCII "
+                "characters (a stray character from copying?); paste the value again."
+            )
+        return Secret(value)
 
     def convert(self, name: str, default: T, parse: Callable[[str], T], accepted: str) -> T:
         value = self.raw(name)
@@ -128,8 +149,11 @@ class EnvReader:
         accepted = f"a whole number ≥ {low}" + (f" and ≤ {high}" if high is not None else "")
         return self.convert(name, default, _ranged(int, low, high), accepted)
 
-    def number(self, name: str, default: float, *, low: float = 0.0) -> float:
-        return self.convert(name, default, _ranged(float, low, None), f"a number ≥ {low}")
+    def number(
+        self, name: str, default: float, *, low: float = 0.0, high: float | None = None
+    ) -> float:
+        accepted = f"a number ≥ {low:g}" + (f" and ≤ {high:g}" if high is not None else "")
+        return self.convert(name, default, _ranged(float, low, high), accepted)
 
     def flag(self, name: str, default: bool) -> bool:
         return self.convert(name, default, _parse_bool, "true/false, yes/no, on/off or 1/0")
@@ -146,24 +170,51 @@ class EnvReader:
         value = self.text(name)
         return tuple(item.strip() for item in value.split(",") if item.strip())
 
-    def url(self, name: str, default: str) -> str:
-        def parse(text: str) -> str:
-            if not text.startswith(("http://", "https://")) or len(text) < 10:
-                raise ValueError
-            return text.rstrip("/")
+    def url(self, name: str, default: str, *, schemes: tuple[str, ...] = ("http", "https")) -> str:
+        """An absolute URL with one of ``schemes``, a host and a valid port (see ``check_url``)."""
 
-        return self.convert(name, default, parse, "an http:// or https:// URL")
+        def parse(text: str) -> str:
+            return check_url(text, schemes).rstrip("/")
+
+        accepted = " or ".join(f"{scheme}://" for scheme in schemes) + " URL with a host"
+        example = f", e.g. {default}" if default else ""
+        return self.convert(name, default, parse, f"an {accepted}{example}")
+
+
+def check_url(text: str, schemes: tuple[str, ...]) -> str:
+    """``text`` if it is a URL a client can connect to; ``ValueError`` otherwise.
+
+    Decided: the scheme must be one of ``schemes``; the host must be present and valid IDNA;
+    an explicit port must be 1 to 65535; no spaces, control or other unprintable characters.
+    """
+    if not text.isprintable() or any(ch.isspace() for ch in text):
+        raise ValueError("unprintable characters")
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in schemes or not parts.hostname:
+        raise ValueError("scheme or host missing")
+    port = parts.port  # ValueError when it is not a number from 0 to 65535
+    if port == 0:
+        raise ValueError("port 0")
+    parts.hostname.encode("idna")  # UnicodeError (a ValueError) for an impossible host name
+    return text
+
+
+def _is_header_token(value: str) -> bool:
+    return value.isascii() and value.isprintable() and not any(ch.isspace() for ch in value)
 
 
 def _bad(name: str, value: str, accepted: str) -> str:
-    shown = "(hidden)" if any(s in name for s in SECRET_NAMES) else repr(value[:80])
+    secret = name.rpartition("_")[2] in SECRET_NAMES
+    shown = "(hidden)" if secret else repr(value[:80])
     return f"{name}={shown} is not valid: expected {accepted}."
 
 
 def _ranged(kind: Callable[[str], Any], low: Any, high: Any) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         value = kind(text)
-        if value < low or (high is not None and value > high) or value != value:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError
+        if value < low or (high is not None and value > high):
             raise ValueError
         return value
 
@@ -206,6 +257,8 @@ class Settings:
     max_concurrent_generations: int
     queue_mode: str
     retention_days: int
+    lease_seconds: float
+    controls_open: bool
     log_level: str
     log_format: str
     metrics_host: str
@@ -245,6 +298,25 @@ def _model_context(env: EnvReader) -> dict[str, int]:
     return env.convert("LLM_MODEL_CONTEXT", {}, parse, "model=tokens pairs, e.g. 'gpt-4o=128000'")
 
 
+def _database_url(env: EnvReader, data_dir: Path) -> str:
+    """``DATABASE_URL`` (default: SQLite in the data dir), refused at start when unusable.
+
+    Checked here: SQLAlchemy can parse it, the scheme is SQLite or PostgreSQL, an explicit
+    port is 1 to 65535. A password in the URL is never shown.
+    """
+    text = env.text("DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'threadline.db'}")
+    accepted = "sqlite:///path/to/threadline.db or postgresql://user:password@host:5432/dbname"
+    try:
+        url = make_url(text)
+        shown = repr(url.render_as_string(hide_password=True))
+        valid = url.drivername.lower() in DATABASE_DRIVERS and (url.port or 1) in range(1, 65536)
+    except (ArgumentError, ValueError):
+        shown, valid = ("(hidden)" if "@" in text else repr(text[:80])), False
+    if not valid:
+        raise ConfigError(f"DATABASE_URL={shown} is not valid: expected {accepted}.")
+    return text
+
+
 def default_data_dir(env: EnvReader) -> Path:
     """``THREADLINE_DATA_DIR``, else ``$XDG_DATA_HOME/threadline``, else ``~/.local/share``."""
     explicit = env.text("THREADLINE_DATA_DIR")
@@ -264,24 +336,45 @@ def load_settings(env: EnvReader) -> Settings:
         system_prompt=env.text("LLM_SYSTEM_PROMPT", DEFAULT_SYSTEM_PROMPT),
         context_tokens=env.integer("LLM_CONTEXT_TOKENS", 32768, low=256),
         model_context=_model_context(env),
-        connect_timeout=env.number("LLM_CONNECT_TIMEOUT", 10.0, low=0.1),
-        first_token_timeout=env.number("LLM_FIRST_TOKEN_TIMEOUT", 90.0, low=0.1),
-        idle_timeout=env.number("LLM_IDLE_TIMEOUT", 60.0, low=0.1),
+        connect_timeout=env.number("LLM_CONNECT_TIMEOUT", 10.0, low=0.1, high=MAX_TIMEOUT),
+        first_token_timeout=env.number("LLM_FIRST_TOKEN_TIMEOUT", 90.0, low=0.1, high=MAX_TIMEOUT),
+        idle_timeout=env.number("LLM_IDLE_TIMEOUT", 60.0, low=0.1, high=MAX_TIMEOUT),
         max_retries=env.integer("LLM_MAX_RETRIES", 2, low=0, high=10),
         user_hash_salt=Secret(env.text("USER_HASH_SALT") or env.text("LLM_API_KEY")),
     )
+    _check_max_tokens(env, llm)
     return Settings(
         llm=llm,
-        database_url=env.text("DATABASE_URL", f"sqlite+aiosqlite:///{data_dir / 'threadline.db'}"),
+        database_url=_database_url(env, data_dir),
         data_dir=data_dir,
         max_concurrent_generations=env.integer("MAX_CONCURRENT_GENERATIONS", 32, low=1),
         queue_mode=env.choice("QUEUE_MODE", "queue", ("queue", "supersede")),
-        retention_days=env.integer("HISTORY_RETENTION_DAYS", 0, low=0),
+        retention_days=env.integer("HISTORY_RETENTION_DAYS", 0, low=0, high=MAX_DAYS),
+        lease_seconds=env.number("ANSWER_LEASE_SECONDS", 30.0, low=1.0, high=3600.0),
+        controls_open=env.choice("ANSWER_CONTROLS", "asker", ("asker", "everyone")) == "everyone",
         log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
         log_format=env.choice("LOG_FORMAT", "text", ("text", "json")),
         metrics_host=env.text("METRICS_HOST", "0.0.0.0"),
         metrics_port=env.integer("METRICS_PORT", 0, low=0, high=65535),
         env=env,
+    )
+
+
+def _check_max_tokens(env: EnvReader, llm: LLMSettings) -> None:
+    """Refuse a ``max_tokens`` that leaves the default model no room for a prompt."""
+    model = llm.defaults.model
+    context = llm.model_context.get(model, llm.context_tokens)
+    problem = max_tokens_problem(llm.defaults, context)
+    if not problem:
+        return
+    source = "LLM_MODEL_CONTEXT" if model in llm.model_context else "LLM_CONTEXT_TOKENS"
+    if env.is_set("LLM_MAX_TOKENS"):
+        shown = f"LLM_MAX_TOKENS={env.text('LLM_MAX_TOKENS')!r}"
+    else:
+        shown = f"{source} (with the default LLM_MAX_TOKENS of {DEFAULT_MAX_TOKENS})"
+    raise ConfigError(
+        f"{shown} is not valid: {problem}. Lower LLM_MAX_TOKENS, or set the model's real "
+        f"context window with {source}."
     )
 
 

@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 CONTEXT_MESSAGES = 400
 FINISH_ATTEMPTS = 8
+LOOKUP_RETRIES = (0.2, 0.4, 0.8, 0.0)
 INTERRUPTED_NOTICE = "interrupted by a restart; press Regenerate to try again"
 _T = TypeVar("_T")
 SETTINGS_TTL = 10.0
@@ -97,7 +98,7 @@ class ReplyRebuilder(Protocol):
     """An adapter's way back to an answer's reply from the ``target`` it stored at acceptance;
     with ``resume``, the reply adopts the messages the interrupted answer already shows."""
 
-    def __call__(self, target: Mapping[str, Any], resume: Resume | None) -> StreamedReply: ...
+    def __call__(self, target: Mapping[str, Any], resume: Resume | None, /) -> StreamedReply: ...
 
 
 class StopResult(StrEnum):
@@ -250,20 +251,33 @@ class ConversationEngine:
         by its asker or an admin (unless ``controls_open``). One clicked while the answer
         still streams runs after it, in the conversation's turn, and supersedes it then.
         """
+        await self.check_regenerate(
+            key, user_id=user_id, message_id=message_id, can_admin=can_admin
+        )
         answer = await self._regenerable(key, message_id)
-        if not self._may_control(answer.requester, user_id, can_admin):
-            raise SettingError(_only(answer.requester, "regenerate"))
         requester = answer.requester or user_id
         spec = self._work.spec(dict(target or {}), requester, supersedes=answer.id)
         answer_id = await self._write(self._store.reserve(key, spec))
         turn = _Turn(key, answer_id, requester, time.perf_counter(), answer.id)
         return await self._answer(turn, reply, None)
 
+    async def check_regenerate(
+        self,
+        key: ConversationKey,
+        *,
+        user_id: str,
+        message_id: str | None = None,
+        can_admin: bool = False,
+    ) -> None:
+        """``SettingError`` if ``regenerate`` would refuse (before touching any message)."""
+        answer = await self._regenerable(key, message_id)
+        if not self._may_control(answer.requester, user_id, can_admin):
+            raise SettingError(_only(answer.requester, "regenerate"))
+
     async def _regenerable(self, key: ConversationKey, message_id: str | None) -> ChatMessage:
+        clicked = await self._answer_in(key, message_id) if message_id else None
         latest = await self._store.last_assistant_turn(key)
-        clicked = latest
-        if message_id:
-            clicked = await self._store.find_message(key, message_id)
+        clicked = clicked if message_id else latest
         if clicked is None or clicked.role is not Role.ASSISTANT:
             raise SettingError("There is no answer to regenerate in this conversation yet.")
         if latest is None or latest.id != clicked.id:
@@ -287,7 +301,7 @@ class ConversationEngine:
     ) -> StopResult:
         """Stop the answer shown in platform message ``message_id``, on whichever process
         writes it (locally at once; elsewhere through its job row at the next heartbeat)."""
-        answer = await self._store.find_message(key, message_id)
+        answer = await self._answer_in(key, message_id)
         if answer is None or answer.role is not Role.ASSISTANT or answer.id is None:
             return StopResult.NOT_RUNNING
         if not self._may_control(answer.requester, user_id, can_admin):
@@ -300,6 +314,21 @@ class ConversationEngine:
             self._work.wake()
             return StopResult.STOPPING
         return StopResult.NOT_RUNNING
+
+    async def _answer_in(self, key: ConversationKey, message_id: str) -> ChatMessage | None:
+        """The stored message holding ``message_id``. A click can arrive a moment before the
+        message's id is stored (checkpoints run twice a second), so look a few times."""
+        for pause in LOOKUP_RETRIES:
+            found = await self._store.find_message(key, message_id)
+            if found is not None or not pause:
+                return found
+            await asyncio.sleep(pause)
+        return None
+
+    async def requester_of(self, key: ConversationKey, message_id: str) -> str:
+        """Who asked for the answer shown in platform message ``message_id`` ("" if unknown)."""
+        answer = await self._store.find_message(key, message_id)
+        return answer.requester if answer is not None else ""
 
     def _may_control(self, requester: str, user_id: str, can_admin: bool) -> bool:
         return self._config.controls_open or can_admin or not requester or requester == user_id

@@ -16,6 +16,7 @@
         ├── LLMBadRequest         400/404/422: bad parameters or unknown model
         │   └── LLMContextTooLong the prompt does not fit the model's context
         └── LLMProtocolError      the server's answer is not valid chat-completions output
+            └── LLMEmptyAnswer    a 200 answer with nothing in it (no choice at all)
 
 Every class has a default ``user_message``: one sentence a user can act on. Internal details
 go into the exception's ``str()`` (for logs), never into chat.
@@ -139,3 +140,12 @@ class LLMProtocolError(LLMError):
     """The endpoint's answer could not be understood."""
 
     user_message = "The language model sent an answer Threadline could not understand."
+
+
+class LLMEmptyAnswer(LLMProtocolError):
+    """The endpoint answered 200 but sent no choice at all (llama.cpp does this when the
+    prompt is longer than its context window)."""
+
+    user_message = (
+        "The model returned nothing — the conversation may be too long for it; try `reset`."
+    )

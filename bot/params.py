@@ -16,6 +16,9 @@ from bot.errors import SettingError
 
 MAX_STOP_SEQUENCES = 4
 MAX_N = 8
+DEFAULT_MAX_TOKENS = 1024
+CONTEXT_SAFETY_MARGIN = 0.05
+MIN_PROMPT_TOKENS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,3 +200,32 @@ def _spec(name: str) -> ParamSpec:
     except KeyError:
         known = ", ".join(SPECS)
         raise SettingError(f"Unknown parameter {name!r}; known parameters: {known}.") from None
+
+
+def usable_context(context_tokens: int) -> int:
+    """The part of a context window Threadline plans with: 5 % is kept back for estimate errors."""
+    return int(context_tokens * (1 - CONTEXT_SAFETY_MARGIN))
+
+
+def largest_max_tokens(context_tokens: int) -> int:
+    """The largest ``max_tokens`` that leaves ``MIN_PROMPT_TOKENS`` for the prompt (may be < 1)."""
+    return usable_context(context_tokens) - MIN_PROMPT_TOKENS
+
+
+def max_tokens_problem(params: GenerationParams, context_tokens: int) -> str:
+    """Why ``params.max_tokens`` cannot fit the model's context window, or ``""`` if it fits.
+
+    Decided: the answer may take at most the usable context (95 %) minus ``MIN_PROMPT_TOKENS``,
+    so every request keeps room for at least a system prompt and a short message.
+    ``None`` (the endpoint's default) is planned as ``DEFAULT_MAX_TOKENS``.
+    """
+    wanted = params.max_tokens or DEFAULT_MAX_TOKENS
+    largest = largest_max_tokens(context_tokens)
+    if wanted <= largest:
+        return ""
+    room = f"at most {largest}" if largest >= 1 else "none (the context window is too small)"
+    return (
+        f"max_tokens {wanted} does not fit the {context_tokens}-token context window of "
+        f"{params.model}: it must leave at least {MIN_PROMPT_TOKENS} tokens for the prompt, "
+        f"so max_tokens can be {room}"
+    )

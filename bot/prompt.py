@@ -1,9 +1,20 @@
 """Building the ``messages`` list for one completion: pure functions, no I/O.
 
 The prompt is the system prompt (with ``{date}`` and ``{users}`` filled in) followed by as much
-recent history as fits the model's context budget minus ``max_tokens``. Only complete
-assistant turns are context: stopped, failed and superseded answers are left out. When more
-than one person speaks, each user turn is labelled with its author's name.
+recent history as fits the model's context budget minus ``max_tokens``. When more than one
+person speaks, each user turn is labelled with its author's name.
+
+The history sent is well-formed, whatever is stored:
+
+- only complete assistant turns are context (stopped, failed and superseded answers are left
+  out), and never an empty or blank one (an answer that was only reasoning);
+- an assistant turn must answer a user turn: one that follows another assistant turn (its
+  question was deleted) or opens the history is dropped, so two assistant turns never follow
+  each other and the first turn after the system prompt is a user turn;
+- consecutive user turns are kept (several people talking, or an answer that failed).
+
+When the prompt cannot fit, the error says which budget is the problem: ``max_tokens``
+leaving no room, the system prompt alone, or the newest message alone.
 """
 
 from __future__ import annotations
@@ -14,9 +25,8 @@ from datetime import date
 
 from bot.errors import LLMContextTooLong
 from bot.model import ChatMessage, Role, TurnStatus
+from bot.params import MIN_PROMPT_TOKENS, usable_context
 from bot.tokens import TokenEstimator
-
-SAFETY_MARGIN = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +39,24 @@ class PromptBudget:
 
     @property
     def prompt_tokens(self) -> int:
-        usable = int(self.context_tokens * (1 - SAFETY_MARGIN))
-        return usable - self.max_tokens
+        return usable_context(self.context_tokens) - self.max_tokens
 
 
 def usable_history(history: Sequence[ChatMessage]) -> list[ChatMessage]:
-    """Drop assistant turns that did not complete; they must never be replayed as answers."""
-    return [m for m in history if m.role is not Role.ASSISTANT or m.status is TurnStatus.COMPLETE]
+    """The turns that may be replayed to the model, well-formed (see the module doc)."""
+    kept: list[ChatMessage] = []
+    for message in history:
+        if message.role is Role.ASSISTANT and not _answers(message, kept):
+            continue
+        kept.append(message)
+    return kept
+
+
+def _answers(message: ChatMessage, before: list[ChatMessage]) -> bool:
+    """Whether an assistant ``message`` is a usable answer to the turn kept just before it."""
+    if message.status is not TurnStatus.COMPLETE or not message.content.strip():
+        return False
+    return bool(before) and before[-1].role is Role.USER
 
 
 def render_system_prompt(template: str, speakers: Sequence[str], today: date) -> str:
@@ -56,22 +77,55 @@ def build_messages(
     labelled = len({m.author_id for m in turns if m.role is Role.USER}) > 1
     speakers = [m.author_name for m in turns if m.role is Role.USER and m.author_name]
     system = {"role": "system", "content": render_system_prompt(system_template, speakers, today)}
-    remaining = budget.prompt_tokens - estimator.estimate_text(budget.model, system["content"])
+    remaining = _room_after_system(budget, estimator.estimate_text(budget.model, system["content"]))
     picked: list[dict[str, str]] = []
     for message in reversed(turns):
         entry = _entry(message, labelled)
         cost = estimator.estimate_text(budget.model, entry["content"])
         if cost > remaining:
+            if not picked:
+                raise _message_too_long(budget, cost, remaining)
             break
         picked.append(entry)
         remaining -= cost
-    if turns and not picked:
-        raise LLMContextTooLong(
-            f"last message alone exceeds the prompt budget of {budget.prompt_tokens} tokens",
-            user_message="That message is too long for the model's context. Please shorten it.",
-        )
     picked.reverse()
     return [system, *_drop_leading_assistant(picked)]
+
+
+def _room_after_system(budget: PromptBudget, system_cost: int) -> int:
+    """Prompt tokens left for history; ``LLMContextTooLong`` naming the budget that is short."""
+    if budget.prompt_tokens < MIN_PROMPT_TOKENS:
+        raise LLMContextTooLong(
+            f"max_tokens {budget.max_tokens} leaves {budget.prompt_tokens} prompt tokens in the "
+            f"{budget.context_tokens}-token context of {budget.model}",
+            user_message=(
+                f"max_tokens ({budget.max_tokens}) leaves no room for the conversation in the "
+                f"model's {budget.context_tokens}-token context window. "
+                "Lower max_tokens in the channel settings."
+            ),
+        )
+    remaining = budget.prompt_tokens - system_cost
+    if remaining <= 0:
+        raise LLMContextTooLong(
+            f"the system prompt (~{system_cost} tokens) exceeds the prompt budget of "
+            f"{budget.prompt_tokens} tokens",
+            user_message=(
+                f"The system prompt alone (about {system_cost} tokens) does not fit the room "
+                f"left for the prompt ({budget.prompt_tokens} tokens after max_tokens "
+                f"{budget.max_tokens}). Shorten the system prompt or lower max_tokens."
+            ),
+        )
+    return remaining
+
+
+def _message_too_long(budget: PromptBudget, cost: int, room: int) -> LLMContextTooLong:
+    return LLMContextTooLong(
+        f"last message alone (~{cost} tokens) exceeds the {room} prompt tokens left",
+        user_message=(
+            f"That message is too long for the model's context (about {cost} tokens; "
+            f"{room} fit beside the system prompt and max_tokens). Please shorten it."
+        ),
+    )
 
 
 def _entry(message: ChatMessage, labelled: bool) -> dict[str, str]:
@@ -82,7 +136,7 @@ def _entry(message: ChatMessage, labelled: bool) -> dict[str, str]:
 
 
 def _drop_leading_assistant(entries: list[dict[str, str]]) -> list[dict[str, str]]:
-    """Some servers insist the first non-system message is from the user."""
+    """Cutting old history may leave an answer first; servers insist on a user turn first."""
     start = 0
     while start < len(entries) and entries[start]["role"] == Role.ASSISTANT.value:
         start += 1

@@ -115,7 +115,6 @@ class DiscordAdapter:
         if connection.done():
             connection.result()
             return
-        await client.runtime.drain(CLOSE_TIMEOUT)
-        await client.close()
+        await client.close()  # ends live answers first (ThreadlineClient.close)
         with contextlib.suppress(asyncio.CancelledError, discord.ConnectionClosed, TimeoutError):
             await asyncio.wait_for(connection, CLOSE_TIMEOUT)

@@ -1,11 +1,14 @@
 """What the answer buttons do (see ``views`` for how they survive restarts).
 
-- Stop: stops the answer streaming in that conversation; its final edit swaps the button for
-  Regenerate. If nothing is streaming here (say the process restarted mid-answer) the stale
-  Stop becomes Regenerate at once.
-- Regenerate: removes itself from that message, then the conversation's last question is
-  answered again in new messages (followups of this press, so no channel permission is
+- Stop: stops the answer shown in that message, on whichever process writes it; its final
+  edit swaps the button for Regenerate. If that answer is no longer being written (say the
+  process restarted mid-answer) the stale Stop becomes Regenerate at once.
+- Regenerate: only for the latest answer of the conversation since its last reset; a refusal
+  leaves the message as it is. Otherwise it removes itself from that message and the question
+  is answered again in new messages (followups of this press, so no channel permission is
   needed); the previous answer no longer counts as context.
+- Stop and Regenerate belong to the person who asked and to admins (``ANSWER_CONTROLS=everyone``
+  opens them to all); anyone else gets a private note.
 - 👍 / 👎: stored as feedback on that answer.
 """
 
@@ -16,16 +19,19 @@ from typing import Any
 
 import discord
 
+from adapters.discord.acknowledge import Ack, acknowledge, quietly
 from adapters.discord.interaction_sink import InteractionSink, InteractionToken
 from adapters.discord.keys import key_from_ids
 from adapters.discord.runtime import Runtime
 from adapters.discord.views import answer_view
+from bot.engine import StopResult
 from bot.errors import BotError, SettingError
 from bot.model import ConversationKey
 
 logger = logging.getLogger(__name__)
 
-NOTHING_RUNNING = "Nothing is being written here right now."
+NOTHING_RUNNING = "That answer is not being written any more."
+ONLY_ASKER = "Only the person who asked (<@{user}>) or an admin can stop this answer."
 FEEDBACK_THANKS = "Thanks, your feedback was recorded."
 FEEDBACK_MISSED = "That answer is no longer in my history, so the feedback was not recorded."
 
@@ -49,25 +55,64 @@ class Buttons:
             await self._feedback(interaction, key, 1 if action == "up" else -1)
 
     async def _stop(self, interaction: discord.Interaction[Any], key: ConversationKey) -> None:
-        if await self._rt.engine.stop(key):
-            await interaction.response.defer()
+        message_id = str(interaction.message.id) if interaction.message is not None else ""
+        result = await self._rt.engine.stop_answer(
+            key,
+            message_id,
+            user_id=str(interaction.user.id),
+            can_admin=self._rt.can_admin(interaction),
+        )
+        if result is StopResult.STOPPING:
+            await acknowledge(interaction, "Stop", interaction.response.defer())
             return
-        await interaction.response.edit_message(view=answer_view(key, final=True))
-        await interaction.followup.send(NOTHING_RUNNING, ephemeral=True)
+        if result is StopResult.NOT_ALLOWED:
+            asker = await self._rt.engine.requester_of(key, message_id)
+            refusal = interaction.response.send_message(
+                ONLY_ASKER.format(user=asker), ephemeral=True
+            )
+            await acknowledge(interaction, "Stop refusal", refusal)
+            return
+        fixing = interaction.response.edit_message(view=answer_view(key, final=True))
+        if await acknowledge(interaction, "stale Stop", fixing) is Ack.SENT:
+            await quietly(
+                interaction,
+                "stale Stop notice",
+                interaction.followup.send(NOTHING_RUNNING, ephemeral=True),
+            )
 
     async def _regenerate(
         self, interaction: discord.Interaction[Any], key: ConversationKey
     ) -> None:
-        await interaction.response.edit_message(view=None)
+        message_id = str(interaction.message.id) if interaction.message is not None else None
+        user_id, can_admin = str(interaction.user.id), self._rt.can_admin(interaction)
+        try:
+            await self._rt.engine.check_regenerate(
+                key, user_id=user_id, message_id=message_id, can_admin=can_admin
+            )
+        except SettingError as exc:  # the message stays as it was
+            refusal = interaction.response.send_message(exc.user_message, ephemeral=True)
+            await acknowledge(interaction, "Regenerate refusal", refusal)
+            return
+        clearing = interaction.response.edit_message(view=None)
+        if await acknowledge(interaction, "Regenerate", clearing) is not Ack.SENT:
+            return  # no followups without an acknowledgement; the user can press again
         sink = InteractionSink(
             self._rt.client, InteractionToken.of(interaction), key, original_used=True
         )
         self._rt.mark_participating(key)
         reply = self._rt.reply(sink)
         try:
-            await self._rt.engine.regenerate(key, reply, user_id=str(interaction.user.id))
+            await self._rt.engine.regenerate(
+                key,
+                reply,
+                user_id=user_id,
+                message_id=message_id,
+                can_admin=can_admin,
+                target={"channel_id": interaction.channel_id or 0},
+            )
         except SettingError as exc:
-            await interaction.followup.send(exc.user_message, ephemeral=True)
+            late = interaction.followup.send(exc.user_message, ephemeral=True)
+            await quietly(interaction, "Regenerate refusal", late)
         except BotError as exc:
             logger.warning("conversation %s: regenerate failed: %s", key, exc)
 
@@ -77,4 +122,6 @@ class Buttons:
         message = interaction.message
         stored = message is not None and await self._rt.engine.feedback(key, str(message.id), value)
         text = FEEDBACK_THANKS if stored else FEEDBACK_MISSED
-        await interaction.response.send_message(text, ephemeral=True)
+        await acknowledge(
+            interaction, "feedback", interaction.response.send_message(text, ephemeral=True)
+        )

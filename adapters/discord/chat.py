@@ -12,6 +12,13 @@ error, nothing stored); then it is deferred at once (well within the 3 s deadlin
 
 ``model`` and ``temperature`` apply to this first answer; ``/settings set`` changes a channel's
 defaults for every later one.
+
+If the acknowledgement does not get through in time (Discord answering 5xx, see
+``acknowledge``), the user already sees "did not respond" and the interaction token is useless;
+the answer then goes to the channel as ordinary messages, after a note quoting the prompt and
+saying why (``private``: into the private thread, as usual, never to the channel). If Discord
+refuses it (10062: the interaction expired before it reached us), nothing is stored or
+answered and the user may run /chat again. Nothing raises.
 """
 
 from __future__ import annotations
@@ -21,12 +28,14 @@ from typing import Any
 
 import discord
 
+from adapters.discord.acknowledge import Ack, acknowledge, quietly
+from adapters.discord.errors import call
 from adapters.discord.interaction_sink import InteractionSink, InteractionToken
 from adapters.discord.keys import guild_key
 from adapters.discord.runtime import Runtime
 from adapters.discord.sink import NO_MENTIONS, ChannelSink
 from adapters.discord.text import prompt_echo, thread_name
-from bot.errors import SettingError
+from bot.errors import SettingError, SinkError
 from bot.model import ConversationKey, IncomingMessage
 from bot.params import check_value
 from bot.reply.base import MessageSink
@@ -37,6 +46,7 @@ NO_PRIVATE = (
     "I can't open a private thread here: private threads need a text channel where I have "
     "the Create Private Threads permission. Run /chat without `private`, or ask an admin."
 )
+NOT_ACKNOWLEDGED = "-# Discord did not accept my reply to /chat in time, so I'm answering here."
 
 
 class ChatCommand:
@@ -57,18 +67,23 @@ class ChatCommand:
         try:
             overrides = _overrides(model, temperature)
         except SettingError as exc:
-            await interaction.response.send_message(exc.user_message, ephemeral=True)
+            await _refuse(interaction, exc.user_message)
             return
         if not prompt.strip():
-            await interaction.response.send_message("Give me a prompt to answer.", ephemeral=True)
+            await _refuse(interaction, "Give me a prompt to answer.")
             return
         channel = interaction.channel
         private = private and interaction.guild is not None
         if private and not _can_open(interaction, private=True):
-            await interaction.response.send_message(NO_PRIVATE, ephemeral=True)
+            await _refuse(interaction, NO_PRIVATE)
             return
-        await interaction.response.defer(thinking=True, ephemeral=private)
-        if private and isinstance(channel, discord.TextChannel):
+        deferring = interaction.response.defer(thinking=True, ephemeral=private)
+        ack = await acknowledge(interaction, "/chat defer", deferring)
+        if ack is Ack.REFUSED:
+            return  # the interaction expired or is invalid: nothing stored, the user may retry
+        if ack is Ack.UNREACHABLE:
+            await self._unacknowledged(interaction, prompt, overrides, private=private)
+        elif private and isinstance(channel, discord.TextChannel):
             await self._private_thread(interaction, channel, prompt, overrides)
         elif isinstance(channel, discord.TextChannel) and _can_open(interaction, private=False):
             await self._public_thread(interaction, channel, prompt, overrides)
@@ -102,7 +117,10 @@ class ChatCommand:
         channel: discord.TextChannel,
         prompt: str,
         overrides: dict[str, Any],
+        *,
+        acknowledged: bool = True,
     ) -> None:
+        echo = prompt_echo(interaction.user.id, prompt)
         try:
             thread = await channel.create_thread(
                 name=thread_name(prompt),
@@ -112,15 +130,16 @@ class ChatCommand:
             )
             await thread.add_user(interaction.user)
             await thread.send(
-                prompt_echo(interaction.user.id, prompt), allowed_mentions=NO_MENTIONS
+                echo if acknowledged else f"{echo}\n{NOT_ACKNOWLEDGED}",
+                allowed_mentions=NO_MENTIONS,
             )
         except discord.HTTPException as exc:
             logger.warning("cannot open a private thread in %s: %s", channel.id, exc)
-            await interaction.edit_original_response(content=NO_PRIVATE)
+            if acknowledged:
+                await _edit_original(interaction, NO_PRIVATE)
             return
-        await interaction.edit_original_response(
-            content=f"Started a private thread: {thread.mention}"
-        )
+        if acknowledged:
+            await _edit_original(interaction, f"Started a private thread: {thread.mention}")
         await self._in_thread(interaction, channel, thread, prompt, overrides)
 
     async def _in_thread(
@@ -150,6 +169,53 @@ class ChatCommand:
             self._rt.client, token, key, original_used=original_used
         )
         await self._rt.answer(_incoming(interaction, key, prompt), sink, overrides=overrides)
+
+    async def _unacknowledged(
+        self,
+        interaction: discord.Interaction[Any],
+        prompt: str,
+        overrides: dict[str, Any],
+        *,
+        private: bool,
+    ) -> None:
+        """Answer without the interaction: a note, then the answer, as channel messages."""
+        channel = interaction.channel
+        if private:
+            if isinstance(channel, discord.TextChannel):
+                await self._private_thread(
+                    interaction, channel, prompt, overrides, acknowledged=False
+                )
+            return
+        channel_id = interaction.channel_id
+        if channel_id is None:
+            return
+        key = await self._rt.key_of(interaction)
+        note = await self._post_note(channel_id, prompt_echo(interaction.user.id, prompt))
+        sink = ChannelSink(self._rt.client, channel_id, key, reply_to=note)
+        await self._rt.answer(_incoming(interaction, key, prompt), sink, overrides=overrides)
+
+    async def _post_note(self, channel_id: int, echo: str) -> int | None:
+        """Post the prompt and why the answer is here; its id (None if Discord refused)."""
+        channel = self._rt.client.get_partial_messageable(channel_id)
+        request = channel.send(f"{echo}\n{NOT_ACKNOWLEDGED}", allowed_mentions=NO_MENTIONS)
+        try:
+            return (await call(f"note in {channel_id}", request)).id
+        except SinkError as exc:
+            logger.warning("cannot post the /chat note in %s: %s", channel_id, exc)
+            return None
+
+
+async def _refuse(interaction: discord.Interaction[Any], text: str) -> None:
+    """Refuse the command privately (nothing was stored)."""
+    await acknowledge(
+        interaction, "/chat refusal", interaction.response.send_message(text, ephemeral=True)
+    )
+
+
+async def _edit_original(interaction: discord.Interaction[Any], content: str) -> None:
+    await quietly(
+        interaction, "edit the /chat response", interaction.edit_original_response(content=content)
+    )
 
 
 def _overrides(model: str | None, temperature: float | None) -> dict[str, Any]:

@@ -9,6 +9,10 @@
   again), ``max_ratelimit_timeout=30`` (discord.py's minimum): a longer wait raises
   ``RateLimited`` instead of sleeping inside the call.
 - No message or member caches: edits and deletes come as raw events.
+- Gateway events discord.py cannot parse are dropped with one log line (``parsers``) instead of
+  ending the client.
+- ``close`` ends every live answer first (``Runtime.drain``), then lets discord.py close the HTTP
+  session those answers write through.
 - IDENTIFY pacing follows ``session_start_limit.max_concurrency``: shards in different
   buckets (``shard_id % max_concurrency``) identify together, and one bucket waits 5 s only
   after an identify of its own (discord.py's default sleeps 5 s before every later identify).
@@ -24,12 +28,15 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
+from discord.state import AutoShardedConnectionState
 
+from adapters.discord.acknowledge import acknowledge, quietly
 from adapters.discord.buttons import Buttons
 from adapters.discord.commands import SlashCommands, build_commands
 from adapters.discord.config import DiscordConfig
 from adapters.discord.keys import KeyResolver
 from adapters.discord.messages import MessageHandler
+from adapters.discord.parsers import GuardedState
 from adapters.discord.runtime import Runtime
 from adapters.discord.sync import sync_commands
 from adapters.discord.upkeep import Upkeep
@@ -43,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 MAX_RATELIMIT_TIMEOUT = 30.0
 IDENTIFY_WINDOW = 5.0
+CLOSE_TIMEOUT = 10.0
 COMMAND_FAILED = "Something went wrong while running that command. Please try again."
 
 
@@ -101,6 +109,28 @@ class ThreadlineClient(discord.AutoShardedClient):
         self._upkeep = Upkeep(runtime)
         setattr(self, BUTTONS_ATTRIBUTE, Buttons(runtime))
 
+    def _get_state(self, **options: Any) -> AutoShardedConnectionState[Any]:
+        """discord.py's state with guarded parsers (see ``adapters.discord.parsers``)."""
+        return GuardedState(
+            dispatch=self.dispatch,
+            handlers=self._handlers,
+            hooks=self._hooks,
+            http=self.http,
+            **options,
+        )
+
+    async def close(self) -> None:
+        """End live answers while their HTTP session is open, then close the client.
+
+        discord.py calls ``close`` itself when a shard ends for good (``AutoShardedClient.connect``
+        on a fatal close code or error) and closes the HTTP session at once; overriding ``close``
+        keeps the order on that path as on a requested shutdown.
+        """
+        self.runtime.engine.leave_platform("discord")
+        if not self.is_closed():
+            await self.runtime.drain(CLOSE_TIMEOUT)
+        await super().close()
+
     async def setup_hook(self) -> None:
         self.add_dynamic_items(AnswerButton)
         config = self._services.config
@@ -121,6 +151,9 @@ class ThreadlineClient(discord.AutoShardedClient):
         self._identified[bucket] = loop.time()
 
     async def on_ready(self) -> None:
+        # Connected: answers owed in Discord conversations (a restart, a replica that died)
+        # may be taken over by this process from now on.
+        self.runtime.engine.serve_platform("discord", self.runtime.rebuild)
         user = self.user
         logger.info(
             "Discord: connected as %s (id %s) in %d servers, shards %s",
@@ -145,8 +178,11 @@ class ThreadlineClient(discord.AutoShardedClient):
     async def _command_failed(
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
+        """Log the failure and tell the user; never raises (nothing would retrieve it)."""
         logger.error("slash command failed: %s", error, exc_info=error)
         if interaction.response.is_done():
-            await interaction.followup.send(COMMAND_FAILED, ephemeral=True)
+            followup = interaction.followup.send(COMMAND_FAILED, ephemeral=True)
+            await quietly(interaction, "failure notice", followup)
         else:
-            await interaction.response.send_message(COMMAND_FAILED, ephemeral=True)
+            notice = interaction.response.send_message(COMMAND_FAILED, ephemeral=True)
+            await acknowledge(interaction, "failure notice", notice)

@@ -15,6 +15,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from adapters.discord.acknowledge import acknowledge
 from adapters.discord.chat import ChatCommand
 from adapters.discord.runtime import Runtime
 from bot.channel_settings import SETTING_NAMES
@@ -35,14 +36,7 @@ class SlashCommands:
         self.chat = ChatCommand(runtime)
 
     def can_admin(self, interaction: discord.Interaction[Any]) -> bool:
-        if interaction.guild is None:
-            return True
-        perms = interaction.permissions
-        if perms.manage_guild or perms.administrator:
-            return True
-        roles = getattr(interaction.user, "roles", [])
-        wanted = self._rt.config.admin_roles
-        return any(role.name.lower() in wanted or str(role.id) in wanted for role in roles)
+        return self._rt.can_admin(interaction)
 
     async def run(self, interaction: discord.Interaction[Any], line: str) -> None:
         """Run one command line and show its answer."""
@@ -55,7 +49,8 @@ class SlashCommands:
         answer = await run_command(self._rt.engine, ctx, line)
         changed = line.startswith("settings set") and not answer.startswith(PRIVATE_ANSWERS)
         public = line == "reset" or changed
-        await interaction.response.send_message(answer[:2000], ephemeral=not public)
+        reply = interaction.response.send_message(answer[:2000], ephemeral=not public)
+        await acknowledge(interaction, f"/{line.split()[0]} answer", reply)
 
 
 def build_commands(

@@ -78,6 +78,7 @@ class InteractionSink:
         self._key = key
         self._clock = clock
         self._channel = ChannelWriter(client, token.channel_id)
+        self.channel_id = token.channel_id
         self._limits = sink_limits(token.channel_id)
         self._plan = ButtonPlan()
         self._original_pending = not original_used

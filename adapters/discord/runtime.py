@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -13,8 +14,9 @@ import discord
 
 from adapters.discord.config import DiscordConfig
 from adapters.discord.keys import KeyResolver, dm_key, key_of_channel
-from bot.engine import ConversationEngine, TurnResult
-from bot.errors import BotError
+from adapters.discord.sink import ChannelSink
+from bot.engine import ConversationEngine, Resume, TurnResult
+from bot.errors import BotError, StoreError
 from bot.model import ConversationKey, IncomingMessage
 from bot.reply.base import MessageSink, StreamedReply
 
@@ -24,6 +26,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 THREAD_MEMORY = 10_000
+NOT_SAVED = (
+    "⚠ I could not save your message (my database is unavailable), so I can't answer it. "
+    "Please send it again in a minute."
+)
 
 
 @dataclass(slots=True)
@@ -47,11 +53,25 @@ class Runtime:
             task.add_done_callback(self._tasks.discard)
 
     async def drain(self, within: float) -> None:
-        """Wait (bounded) for handlers still storing their outcome, before the client closes."""
+        """End every live answer, then wait for the handlers storing outcomes; ``within`` s in all.
+
+        Called before the client closes its HTTP session. Once the client has served (it got
+        READY, or handlers are in flight) the engine is shut down (``engine.close``: each live
+        answer ends with the restart notice, or finishes) while the answers' messages can still
+        be edited; closing such a client means the process is going down. Otherwise the engine
+        is left alone: a client closed before READY (Discord refusing an intent at IDENTIFY) is
+        replaced by another that keeps serving.
+        """
         pending = {t for t in self._tasks if t is not asyncio.current_task()}
+        if not pending and not self.client.is_ready():
+            return
+        logger.info("ending live answers before Discord closes (%d handler(s))", len(pending))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.engine.close(), within)
         if pending:
-            logger.info("waiting for %d Discord handler(s) to finish", len(pending))
-            await asyncio.wait(pending, timeout=within)
+            await asyncio.wait(pending, timeout=max(0.0, deadline - loop.time()))
 
     @property
     def bot_id(self) -> int:
@@ -98,11 +118,55 @@ class Runtime:
         *,
         overrides: Mapping[str, Any] | None = None,
     ) -> TurnResult | None:
-        """Stream the engine's answer to ``incoming`` into ``sink``."""
+        """Store ``incoming`` with its owed answer, then stream the answer into ``sink``.
+
+        When the database cannot take the question the user is told at once (a gateway event
+        cannot be refused the way an HTTP request can), and nothing is answered.
+        """
         self.mark_participating(incoming.key)
+        target = {"channel_id": getattr(sink, "channel_id", 0) or 0}
+        try:
+            accepted = await self.engine.accept(incoming, target=target, overrides=overrides)
+        except StoreError as exc:
+            logger.warning("conversation %s: question not stored: %s", incoming.key, exc)
+            await self._say(sink, NOT_SAVED)
+            return None
+        if accepted is None:
+            return None
         reply = self.reply(sink)
         try:
-            return await self.engine.handle(incoming, reply, overrides=overrides)
+            return await self.engine.answer(accepted, reply)
         except BotError as exc:
             logger.warning("conversation %s: could not answer: %s", incoming.key, exc)
             return None
+
+    async def _say(self, sink: MessageSink, text: str) -> None:
+        try:
+            await sink.post(text, final=True)
+        except BotError as exc:
+            logger.warning("could not tell the user: %s", exc)
+
+    def rebuild(self, stored: Mapping[str, Any], resume: Resume | None) -> StreamedReply:
+        """The reply of an owed answer taken over from another process (``ReplyRebuilder``):
+        channel messages in the stored channel (an interaction token may have expired)."""
+        channel_id = int(stored.get("channel_id") or 0)
+        key = key_of_channel(self.client.get_channel(channel_id))
+        sink = ChannelSink(self.client, channel_id, key or dm_key(channel_id))
+        if resume is None:
+            return self.reply(sink)
+        reply = self.replies.create(sink, shown_text=resume.text, adopt=resume.message_ids)
+        follow = getattr(sink, "follow", None)
+        if follow is not None:
+            follow(reply)
+        return reply
+
+    def can_admin(self, interaction: discord.Interaction[Any]) -> bool:
+        """Server managers, administrators and ``DISCORD_ADMIN_ROLES``; everyone in DMs."""
+        if interaction.guild is None:
+            return True
+        perms = interaction.permissions
+        if perms.manage_guild or perms.administrator:
+            return True
+        roles = getattr(interaction.user, "roles", [])
+        wanted = self.config.admin_roles
+        return any(role.name.lower() in wanted or str(role.id) in wanted for role in roles)

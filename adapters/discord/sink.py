@@ -26,6 +26,7 @@ from adapters.discord.views import answer_view
 from bot.errors import SinkError, SinkMessageGone
 from bot.model import ConversationKey
 from bot.reply.base import SinkLimits
+from bot.reply.units import TextUnit
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,9 @@ def sink_limits(channel_id: int) -> SinkLimits:
         edits_per_minute=EDITS_PER_MINUTE,
         burst=EDIT_BURST,
         min_edit_interval=MIN_EDIT_INTERVAL,
+        # Discord counts ``content`` in code points: its API is Python 3 and measures len()
+        # (discord/discord-api-docs#1315); see bot.reply.units.
+        unit=TextUnit.CODE_POINTS,
     )
 
 
@@ -181,6 +185,7 @@ class ChannelSink:
         reply_to: int | None = None,
     ) -> None:
         self._writer = ChannelWriter(client, channel_id)
+        self.channel_id = channel_id
         self._key = key
         self._reply_to = reply_to
         self._limits = sink_limits(channel_id)

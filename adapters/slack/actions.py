@@ -1,8 +1,10 @@
 """Button clicks: Stop while an answer streams, Regenerate and 👍/👎 feedback after.
 
 Clicks are acknowledged first (Slack wants that within 3 seconds). The conversation comes from
-the button's value (``channel|thread``), so buttons keep working after a restart. Stop only
-reaches answers streaming in this process.
+the button's value (``channel|thread``) and the answer from the message the button is on, so
+buttons keep working after a restart. Stop reaches its answer on whichever replica writes it.
+Stop and Regenerate belong to the person who asked and to Threadline admins
+(``ANSWER_CONTROLS=everyone`` opens them to all); anyone else gets a private note.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -25,18 +27,24 @@ from adapters.slack.blocks import (
 from adapters.slack.replies import ReplyBuilder
 from adapters.slack.routing import Identity
 from adapters.slack.sink import Target
+from adapters.slack.targets import to_stored
 from adapters.slack.tasks import TaskSet
-from bot.engine import ConversationEngine
+from bot.engine import ConversationEngine, StopResult
 from bot.errors import BotError, SettingError
 
 logger = logging.getLogger(__name__)
 
-NOTHING_TO_STOP = "Nothing is being written here right now."
+NOTHING_TO_STOP = "That answer is not being written any more."
+ONLY_ASKER = "Only the person who asked (<@{user}>) or an admin can stop this answer."
 THANKS = "Thanks for the feedback!"
 FEEDBACK_LOST = "I can't find that answer in my history any more."
 FEEDBACK_RETRIES = (0.2, 0.5, 1.0, 0.0)
 
 Ack = Callable[..., Awaitable[Any]]
+
+
+class Admins(Protocol):
+    async def allows(self, user_id: str) -> bool: ...
 
 
 class ButtonActions:
@@ -50,12 +58,14 @@ class ButtonActions:
         replies: ReplyBuilder,
         tasks: TaskSet,
         client: AsyncWebClient,
+        admins: Admins,
     ) -> None:
         self._engine = engine
         self._me = me
         self._replies = replies
         self._tasks = tasks
         self._client = client
+        self._admins = admins
 
     async def on_action(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
@@ -71,21 +81,36 @@ class ButtonActions:
         target = Target(self._me.workspace, channel, thread, user["id"], user["team"])
         action_id = str(action.get("action_id") or "")
         if action_id == ACTION_STOP:
-            await self._stop(target)
+            await self._stop(target, _message_ts(body))
         elif action_id == ACTION_REGENERATE:
-            await self._regenerate(target)
+            await self._regenerate(target, _message_ts(body))
         elif action_id in (ACTION_FEEDBACK_UP, ACTION_FEEDBACK_DOWN):
             value = 1 if action_id == ACTION_FEEDBACK_UP else -1
             await self._feedback(target, _message_ts(body), value)
 
-    async def _stop(self, target: Target) -> None:
-        if not await self._engine.stop(target.key):
+    async def _stop(self, target: Target, message_ts: str) -> None:
+        can_admin = await self._admins.allows(target.user)
+        result = await self._engine.stop_answer(
+            target.key, message_ts, user_id=target.user, can_admin=can_admin
+        )
+        if result is StopResult.NOT_RUNNING:
             await self.tell(target, NOTHING_TO_STOP)
+        elif result is StopResult.NOT_ALLOWED:
+            asker = await self._engine.requester_of(target.key, message_ts)
+            await self.tell(target, ONLY_ASKER.format(user=asker))
 
-    async def _regenerate(self, target: Target) -> None:
+    async def _regenerate(self, target: Target, message_ts: str) -> None:
+        can_admin = await self._admins.allows(target.user)
         reply = self._replies.build(target)
         try:
-            await self._engine.regenerate(target.key, reply, user_id=target.user)
+            await self._engine.regenerate(
+                target.key,
+                reply,
+                user_id=target.user,
+                message_id=message_ts or None,
+                can_admin=can_admin,
+                target=to_stored(target),
+            )
         except SettingError as exc:
             await self.tell(target, exc.user_message)
         except BotError as exc:

@@ -1,9 +1,11 @@
 """The Slack adapter: one Bolt ``AsyncApp`` over Socket Mode or HTTP, wired to the engine.
 
 ``run`` owns every resource it opens (an aiohttp session, the Web API client, the transport)
-and closes them when ``stop`` is set. Bolt acknowledges events before listeners run
-(``process_before_response=False``), and listeners only start background work, so Slack
-always gets its ack within 3 seconds.
+and closes them when ``stop`` is set. Listeners only do quick work (store the question,
+then start the answer in the background), so Slack always gets its ack within 3 seconds. Bolt
+answers after the listener returns (``process_before_response=True``), so a listener that
+raises ``StoreError`` turns into a 503 (HTTP mode) or no ack (Socket Mode), and Slack
+delivers the event again.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from adapters.slack.budget import StreamBudgets
 from adapters.slack.commands import AdminPolicy, SlashCommands
 from adapters.slack.config import SlackConfig
 from adapters.slack.events import SlackEvents
+from adapters.slack.failures import install_error_handler
 from adapters.slack.http_mode import HttpTransport
+from adapters.slack.notices import install_notices
 from adapters.slack.replies import ReplyBuilder, ReplyMaker
 from adapters.slack.routing import Identity
 from adapters.slack.socket_mode import SocketTransport
@@ -72,9 +76,12 @@ class SlackAdapter:
             self.transport = self._transport(app, client)
             try:
                 await self.transport.start()
+                assert self.replies is not None
+                self._engine.serve_platform("slack", self.replies.rebuild)
                 self.ready.set()
                 await stop.wait()
             finally:
+                self._engine.leave_platform("slack")
                 await self.transport.close()
                 await tasks.close(DRAIN_SECONDS)
 
@@ -82,14 +89,24 @@ class SlackAdapter:
         config = self.config
         if config.socket_mode:
             return SocketTransport(app, config.app_token.get(), client)
-        return HttpTransport(app, config.http_host, config.http_port)
+        return HttpTransport(
+            app,
+            config.http_host,
+            config.http_port,
+            signing_secret=config.signing_secret.get(),
+            health=self._engine.healthy,
+        )
 
     def _build_app(
         self, session: aiohttp.ClientSession, client: AsyncWebClient, me: Identity, tasks: TaskSet
     ) -> AsyncApp:
         config = self.config
         replies = ReplyBuilder(
-            client, self._replies, native=config.native_streaming, budgets=StreamBudgets()
+            client,
+            self._replies,
+            native=config.native_streaming,
+            budgets=StreamBudgets(),
+            allow_mentions=config.allow_mentions,
         )
         self.replies = replies
         users = UserDirectory(client, tasks)
@@ -103,17 +120,22 @@ class SlackAdapter:
             tasks=tasks,
             client=client,
         )
-        actions = ButtonActions(
-            engine=self._engine, me=me, replies=replies, tasks=tasks, client=client
-        )
         admins = AdminPolicy(config.admin_users, users)
+        actions = ButtonActions(
+            engine=self._engine, me=me, replies=replies, tasks=tasks, client=client, admins=admins
+        )
         commands = SlashCommands(engine=self._engine, me=me, admins=admins, tasks=tasks)
         register(app, events, actions, commands)
         return app
 
 
 def new_app(session: aiohttp.ClientSession, config: SlackConfig, me: Identity) -> AsyncApp:
-    """A Bolt app that authorizes every request with the identity ``auth.test`` gave us."""
+    """A Bolt app that authorizes every request with the identity ``auth.test`` gave us.
+
+    Listeners run before the response (so a failed store can answer 503); requests no
+    listener takes and every exception go to ``adapters.slack.failures`` (one
+    log line each, never a traceback), and ``app_rate_limited`` notices get 200.
+    """
     token = config.bot_token.get()
 
     async def authorize() -> AuthorizeResult:
@@ -125,16 +147,20 @@ def new_app(session: aiohttp.ClientSession, config: SlackConfig, me: Identity) -
             bot_token=token,
         )
 
-    return AsyncApp(
+    app = AsyncApp(
         name="threadline",
         logger=bolt_logger(),
         client=build_client(session, config.api_url, None, config.api_timeout),
         authorize=authorize,
         signing_secret=config.signing_secret.get(),
         request_verification_enabled=not config.socket_mode,
-        process_before_response=False,
+        process_before_response=True,
+        raise_error_for_unhandled_request=True,
         attaching_conversation_kwargs_enabled=False,
     )
+    install_error_handler(app)
+    install_notices(app)
+    return app
 
 
 class _TokenNotice(logging.Filter):
@@ -165,7 +191,8 @@ def register(
 
 
 async def identify(client: AsyncWebClient) -> Identity:
-    """Who the bot token belongs to (``auth.test``); a bad token stops the start."""
+    """Who the bot token belongs to (``auth.test``, plus ``bots.info`` for the app id when
+    ``auth.test`` does not name it); a bad token stops the start."""
     try:
         data = (await client.auth_test()).data
     except SlackApiError as exc:
@@ -186,6 +213,28 @@ async def identify(client: AsyncWebClient) -> Identity:
         user_id=str(data["user_id"]),
         bot_id=str(data.get("bot_id") or ""),
         name=str(data.get("user") or "Threadline"),
+        app_id=str(data.get("app_id") or "") or await _bot_app_id(client, data.get("bot_id")),
     )
     logger.info("Slack: signed in as @%s in workspace %s", me.name, me.workspace)
     return me
+
+
+async def _bot_app_id(client: AsyncWebClient, bot_id: object) -> str:
+    """Our app's id from ``bots.info`` (older Slack leaves it out of ``auth.test``); "" and a
+    warning if Slack won't say: then only our own bot id and bot user count as ours."""
+    info: object = None
+    reason = "no bot id"
+    if bot_id:
+        try:
+            info = (await client.bots_info(bot=str(bot_id))).data
+        except (SlackApiError, *TRANSPORT_ERRORS) as exc:
+            reason = f"bots.info: {error_code(exc)}"
+    bot = info.get("bot") if isinstance(info, dict) else None
+    if isinstance(bot, dict) and bot.get("app_id"):
+        return str(bot["app_id"])
+    logger.warning(
+        "Slack did not tell Threadline its app id (%s); messages from other installs or "
+        "webhooks of this app are not recognised as its own",
+        reason,
+    )
+    return ""

@@ -3,6 +3,9 @@
 Socket Mode when ``SLACK_APP_TOKEN`` is set (no public URL needed); otherwise HTTP mode, which
 needs ``SLACK_SIGNING_SECRET`` and serves ``/slack/events`` on ``HTTP_PORT``. Every problem is
 a ``ConfigError`` naming the variable.
+
+``SLACK_ALLOW_MENTIONS`` (default off) lets user mentions the model writes notify people;
+off, only the person who asked can be mentioned (see ``adapters.slack.text``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class SlackConfig:
     http_port: int
     thread_followups: bool
     answer_bots: bool
+    allow_mentions: bool
     native_streaming: bool
     admin_users: frozenset[str]
     suggested_prompts: tuple[str, ...]
@@ -66,6 +70,7 @@ def load_config(env: EnvReader) -> SlackConfig:
         http_port=env.integer("HTTP_PORT", 8080, low=0, high=65535),
         thread_followups=env.flag("SLACK_THREAD_FOLLOWUPS", True),
         answer_bots=env.flag("SLACK_ANSWER_BOTS", False),
+        allow_mentions=env.flag("SLACK_ALLOW_MENTIONS", False),
         native_streaming=env.flag("SLACK_NATIVE_STREAMING", True),
         admin_users=frozenset(_admin_users(env)),
         suggested_prompts=_prompts(env),

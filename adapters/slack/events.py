@@ -1,10 +1,13 @@
 """Events API listeners: mentions, messages, edits, deletes and the assistant panel.
 
-Every answer is claimed twice in the database before it starts: by the delivery's
-``event_id`` (so a retry, ``X-Slack-Retry-Num``, or a replay after a restart is dropped) and by
+A question is acknowledged only once it is stored: the listener itself claims the delivery's
+``event_id`` (so a retry, ``X-Slack-Retry-Num``, or a replay after a restart is dropped) and
 ``(channel, ts)`` (so the ``app_mention`` and the ``message.*`` event of one message make one
-reply). Answers run in background tasks; the listener returns at once and Bolt has already
-acknowledged the event.
+reply) and stores the question with its reserved answer, all in one transaction; Bolt runs
+listeners before it responds (``process_before_response``), so when the database cannot take
+the question the listener's ``StoreError`` becomes a 5xx in HTTP mode (Slack retries; the claim
+was rolled back with it) and no ack in Socket Mode. The answer then streams in a background
+task; if the process dies first, another process (or the next start) delivers it.
 """
 
 from __future__ import annotations
@@ -33,10 +36,11 @@ from adapters.slack.routing import (
     sent_at,
 )
 from adapters.slack.sink import PLATFORM, Target
+from adapters.slack.targets import to_stored
 from adapters.slack.tasks import TaskSet
 from adapters.slack.text import clean_incoming, mentions, mentions_someone_else, title_from
 from adapters.slack.users import UserDirectory
-from bot.engine import ConversationEngine
+from bot.engine import Accepted, ConversationEngine
 from bot.errors import BotError, ReplyClosedError
 from bot.model import ConversationKey, IncomingMessage
 from bot.reply.base import StreamedReply
@@ -81,10 +85,10 @@ class SlackEvents:
     # Each listener only starts tracked work, so shutdown can wait for every database call.
 
     async def on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
-        self._tasks.spawn(self._on_message(body, event, mentioned=True), name="slack-mention")
+        await self._on_message(body, event, mentioned=True)
 
     async def on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
-        self._tasks.spawn(self._message_event(body, event), name="slack-message")
+        await self._message_event(body, event)
 
     async def on_assistant_thread_started(
         self, body: dict[str, Any], event: dict[str, Any]
@@ -99,9 +103,9 @@ class SlackEvents:
     async def _message_event(self, body: dict[str, Any], event: Event) -> None:
         kind = kind_of(event, self._me)
         if kind is Kind.EDITED:
-            await self._edited(event)
+            self._tasks.spawn(self._edited(event), name="slack-edit")
         elif kind is Kind.DELETED:
-            await self._deleted(event)
+            self._tasks.spawn(self._deleted(event), name="slack-delete")
         else:
             await self._on_message(body, event, mentioned=False)
 
@@ -128,13 +132,20 @@ class SlackEvents:
         target = self._target(event, direct)
         text = str(event.get("text") or "")
         action = await self._decide(target, event, direct, mentioned, text)
-        if action is Action.IGNORE or not await self._claim(body, event):
+        if action is Action.IGNORE:
             return
         message = await self._incoming(target, event, kind, text)
+        claims = self._claims(body, event)
         if action is Action.RECORD:
-            await self._engine.record(message)
+            await self._engine.record(message, claims=claims)
             return
-        self._tasks.spawn(self._answer(target, message), name=f"slack-answer-{target.key}")
+        first = target.assistant and not await self._engine.is_participating(target.key)
+        accepted = await self._engine.accept(message, target=to_stored(target), claims=claims)
+        if accepted is None:
+            return
+        if first:  # a new assistant-panel thread gets its title from the first question
+            self._tasks.spawn(self._set_title(target, message.text), name="slack-title")
+        self._tasks.spawn(self._answer(target, accepted), name=f"slack-answer-{target.key}")
 
     async def _decide(
         self, target: Target, event: Event, direct: bool, mentioned: bool, text: str
@@ -176,12 +187,10 @@ class SlackEvents:
             is_direct=target.channel.startswith("D"),
         )
 
-    async def _answer(self, target: Target, message: IncomingMessage) -> None:
-        if target.assistant and not await self._engine.is_participating(target.key):
-            self._tasks.spawn(self._set_title(target, message.text), name="slack-title")
+    async def _answer(self, target: Target, accepted: Accepted) -> None:
         reply = self._replies.build(target)
         try:
-            await self._engine.handle(message, reply)
+            await self._engine.answer(accepted, reply)
         except BotError as exc:
             logger.error("answer in %s failed: %s", target.key, exc)
             await _fail_quietly(reply, exc.user_message)
@@ -198,10 +207,11 @@ class SlackEvents:
         event_id = body.get("event_id")
         return not event_id or await self._engine.claim_event(PLATFORM, str(event_id))
 
-    async def _claim(self, body: Mapping[str, Any], event: Event) -> bool:
-        if not await self._claim_delivery(body):
-            return False
-        return await self._engine.claim_event(PLATFORM, f"message:{event['channel']}:{event['ts']}")
+    def _claims(self, body: Mapping[str, Any], event: Event) -> list[tuple[str, str]]:
+        """The delivery and the message, claimed in the transaction that stores it."""
+        claims = [(PLATFORM, f"message:{event['channel']}:{event['ts']}")]
+        event_id = body.get("event_id")
+        return [(PLATFORM, str(event_id)), *claims] if event_id else claims
 
     # -- history upkeep -----------------------------------------------------------------
 

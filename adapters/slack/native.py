@@ -12,6 +12,10 @@ post+edit reply (``fallback(continue_message=ts, shown_text=…)``) which keeps 
 (``message_not_in_streaming_state``), on errors, before the ~5-minute server limit, when the
 answer outgrows one message, and at the end (finish, user stop, failure). The final state is
 therefore always one ``chat.update`` with exactly the full answer and the final buttons.
+
+Streamed text can't be taken back, so every piece is cut with ``split_safe`` (a tail that might
+still become a ping waits for the next piece) and sanitised with the same ``MentionPolicy`` as
+the post+update path: no call ever carries a ping, whatever the delta boundaries.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from adapters.slack.api import CHUNK_REJECTED, NATIVE_UNAVAILABLE, STREAM_EXPIRE
 from adapters.slack.blocks import final_actions, stop_actions
 from adapters.slack.budget import StreamBudgets
 from adapters.slack.sink import MAX_CHARS, Target
-from adapters.slack.text import sanitize, split_safe
+from adapters.slack.text import MentionPolicy, sanitize, split_safe
 from bot.errors import ReplyClosedError, SinkError, SinkRateLimited
 from bot.reply.base import StreamedReply
 
@@ -75,9 +79,11 @@ class NativeStreamReply:
         append_interval: float = APPEND_INTERVAL,
         max_age: float = MAX_STREAM_AGE,
         clock: Callable[[], float] = time.monotonic,
+        allow_mentions: bool = False,
     ) -> None:
         self._client = client
         self._target = target
+        self._policy = MentionPolicy(allow_mentions, target.user)
         self._budgets = budgets
         self._support = support
         self._fallback = fallback
@@ -193,7 +199,7 @@ class NativeStreamReply:
     async def _start_call(self, text: str) -> dict[str, Any]:
         """``chat.startStream`` with the text as ``markdown_text`` and the Stop button as a
         ``blocks`` chunk; without the chunk if Slack refuses it (remembered)."""
-        markdown = sanitize(text) or None
+        markdown = sanitize(text, self._policy) or None
         if not self._support.stop_chunk:
             return await call("chat.startStream", self._start_request(markdown, None))
         stop = [{"type": "blocks", "blocks": [stop_actions(self._target.value)]}]
@@ -254,7 +260,7 @@ class NativeStreamReply:
         request = self._client.chat_appendStream(
             channel=self._target.channel,
             ts=self._ts or "",
-            markdown_text=sanitize(text),
+            markdown_text=sanitize(text, self._policy),
         )
         self._last_send = self._clock()
         try:
@@ -303,7 +309,7 @@ class NativeStreamReply:
         request = self._client.chat_stopStream(
             channel=self._target.channel,
             ts=self._ts or "",
-            markdown_text=sanitize(rest) or None,
+            markdown_text=sanitize(rest, self._policy) or None,
             blocks=[final_actions(self._target.value)] if final else None,
         )
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Protocol
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -12,6 +12,8 @@ from adapters.slack.api import best_effort
 from adapters.slack.budget import StreamBudgets
 from adapters.slack.native import NativeStreamReply, NativeSupport
 from adapters.slack.sink import BlockSupport, SlackSink, Target
+from adapters.slack.targets import from_stored
+from bot.engine import Resume
 from bot.reply.base import MessageSink, StreamedReply
 
 THINKING = "is thinking…"
@@ -21,7 +23,12 @@ class ReplyMaker(Protocol):
     """The part of the core's reply factory the adapter uses."""
 
     def create(
-        self, sink: MessageSink, *, continue_message: str | None = None, shown_text: str = ""
+        self,
+        sink: MessageSink,
+        *,
+        continue_message: str | None = None,
+        shown_text: str = "",
+        adopt: Sequence[str] = (),
     ) -> StreamedReply: ...
 
 
@@ -72,17 +79,24 @@ class ReplyBuilder:
     """Builds the ``StreamedReply`` for one answer's target."""
 
     def __init__(
-        self, client: AsyncWebClient, maker: ReplyMaker, *, native: bool, budgets: StreamBudgets
+        self,
+        client: AsyncWebClient,
+        maker: ReplyMaker,
+        *,
+        native: bool,
+        budgets: StreamBudgets,
+        allow_mentions: bool = False,
     ) -> None:
         self._client = client
         self._maker = maker
         self._native = native
         self._budgets = budgets
+        self._allow_mentions = allow_mentions
         self.support = NativeSupport()
         self.blocks = BlockSupport()
 
     def build(self, target: Target) -> StreamedReply:
-        sink = SlackSink(self._client, target, self.blocks)
+        sink = SlackSink(self._client, target, self.blocks, allow_mentions=self._allow_mentions)
 
         def fallback(continue_message: str | None, shown_text: str) -> StreamedReply:
             if continue_message is None:
@@ -96,11 +110,28 @@ class ReplyBuilder:
         reply: StreamedReply
         if self._native and self.support.usable(target.channel):
             reply = NativeStreamReply(
-                self._client, target, budgets=self._budgets, support=self.support, fallback=fallback
+                self._client,
+                target,
+                budgets=self._budgets,
+                support=self.support,
+                fallback=fallback,
+                allow_mentions=self._allow_mentions,
             )
         else:
             reply = fallback(None, "")
         return StatusReply(reply, lambda: self._status(target))
+
+    def rebuild(self, stored: Mapping[str, Any], resume: Resume | None) -> StreamedReply:
+        """The reply of an owed answer taken over from another process (``ReplyRebuilder``).
+
+        A queued one is answered like a new one; an interrupted one adopts the messages it
+        shows and ends them with ``chat.update`` (which also ends a native stream).
+        """
+        target = from_stored(stored)
+        if resume is None:
+            return self.build(target)
+        sink = SlackSink(self._client, target, self.blocks, allow_mentions=self._allow_mentions)
+        return self._maker.create(sink, shown_text=resume.text, adopt=resume.message_ids)
 
     def _status(self, target: Target) -> Coroutine[Any, Any, bool]:
         request = self._client.assistant_threads_setStatus(

@@ -25,12 +25,14 @@ Event = Mapping[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """The bot as ``auth.test`` describes it."""
+    """The bot as ``auth.test`` describes it; ``app_id`` is Threadline's Slack app ("" when
+    Slack would not say), so messages of any install or webhook of the same app count as own."""
 
     workspace: str
     user_id: str
     bot_id: str
     name: str
+    app_id: str = ""
 
 
 class Kind(Enum):
@@ -61,10 +63,24 @@ def kind_of(event: Event, me: Identity) -> Kind:
 
 
 def is_own(message: Event, me: Identity) -> bool:
-    """Whether a message was posted by this bot."""
+    """Whether a message was posted by this bot, or by anything else of Threadline's app.
+
+    A second install of the same app, or a webhook of it, posts under another ``bot_id`` and
+    user; its ``app_id`` (on the message or in ``bot_profile``) still gives it away, and
+    answering it could loop.
+    """
     bot_id = message.get("bot_id")
     user = message.get("user")
-    return bool((bot_id and bot_id == me.bot_id) or (user and user == me.user_id))
+    if (bot_id and bot_id == me.bot_id) or (user and user == me.user_id):
+        return True
+    return bool(me.app_id) and me.app_id in _app_ids(message)
+
+
+def _app_ids(message: Event) -> set[str]:
+    """The app ids a message names (its own ``app_id`` and its ``bot_profile``'s)."""
+    profile = message.get("bot_profile")
+    found = {message.get("app_id"), profile.get("app_id") if isinstance(profile, Mapping) else None}
+    return {str(app_id) for app_id in found if app_id}
 
 
 def is_direct(event: Event) -> bool:

@@ -25,10 +25,11 @@ from adapters.slack.blocks import (
     final_actions,
     stop_actions,
 )
-from adapters.slack.text import sanitize
+from adapters.slack.text import MentionPolicy, sanitize
 from bot.errors import SinkError
 from bot.model import ConversationKey
 from bot.reply.base import SinkLimits
+from bot.reply.units import TextUnit
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,9 @@ def sink_limits(workspace: str) -> SinkLimits:
         edits_per_minute=EDITS_PER_MINUTE,
         burst=EDIT_BURST,
         min_edit_interval=MIN_EDIT_INTERVAL,
+        # Slack names no unit for its 12,000 "characters"; UTF-16 units bound code points and
+        # (times 3) UTF-8 bytes, so MAX_CHARS holds in any of them (bot.reply.units).
+        unit=TextUnit.UTF16,
     )
 
 
@@ -91,25 +95,36 @@ class BlockSupport:
 
 
 class SlackSink:
-    """Posts with chat.postMessage and edits with chat.update; never sleeps on a 429."""
+    """Posts with chat.postMessage and edits with chat.update; never sleeps on a 429.
+
+    Every text it sends is sanitised (``adapters.slack.text.sanitize``): user mentions notify
+    only the person who asked (``target.user``), or everyone mentioned with
+    ``allow_mentions`` (``SLACK_ALLOW_MENTIONS``).
+    """
 
     def __init__(
-        self, client: AsyncWebClient, target: Target, support: BlockSupport | None = None
+        self,
+        client: AsyncWebClient,
+        target: Target,
+        support: BlockSupport | None = None,
+        *,
+        allow_mentions: bool = False,
     ) -> None:
         self._client = client
         self._target = target
         self._limits = sink_limits(target.workspace)
         self._support = support or BlockSupport()
+        self._policy = MentionPolicy(allow_mentions, target.user)
 
     @property
     def limits(self) -> SinkLimits:
         return self._limits
 
     def sanitize(self, text: str) -> str:
-        return sanitize(text)
+        return sanitize(text, self._policy)
 
     async def post(self, text: str, *, final: bool) -> str:
-        text = sanitize(text)
+        text = sanitize(text, self._policy)
 
         def request(level: int) -> Awaitable[AsyncSlackResponse]:
             return self._client.chat_postMessage(
@@ -130,7 +145,7 @@ class SlackSink:
         return ts
 
     async def edit(self, message_id: str, text: str, *, final: bool) -> None:
-        text = sanitize(text)
+        text = sanitize(text, self._policy)
 
         def request(level: int) -> Awaitable[AsyncSlackResponse]:
             return self._client.chat_update(

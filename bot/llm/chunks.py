@@ -11,7 +11,9 @@ chunk) and ``usage: null``, empty deltas, content given as a list of text parts,
 chunks in one event when a server forgets the blank line between events.
 
 What it refuses (``LLMProtocolError``): data that is not JSON, a chunk that is not an object,
-``choices`` or a choice of the wrong shape, and a stream that ends too early. An ``error``
+``choices`` or a choice of the wrong shape, and a stream that ends too early; a stream that
+ends (or sends ``[DONE]``) before any choice is ``LLMEmptyAnswer``, "the model returned
+nothing". An ``error``
 object raises the matching ``LLMError`` (see ``failures``).
 
 Completeness, decided:
@@ -33,7 +35,7 @@ from typing import Any
 
 from bot.errors import LLMProtocolError
 from bot.llm.base import ChoiceFinished, ReasoningDelta, StreamEvent, UsageReport
-from bot.llm.failures import error_from_payload
+from bot.llm.failures import empty_answer, error_from_payload
 from bot.llm.reasoning import ThinkSplitter, split_think
 from bot.model import Usage
 
@@ -73,7 +75,7 @@ class ChunkDecoder:
         if self.done:
             return []
         if not self._splitters:
-            raise LLMProtocolError("the stream ended before any chunk arrived")
+            raise empty_answer("the stream ended before any chunk arrived")
         missing = sorted((set(range(self._expected)) | self._splitters.keys()) - self._finished)
         if missing:
             raise LLMProtocolError(
@@ -131,7 +133,7 @@ class ChunkDecoder:
 
     def _complete_on_done(self) -> list[StreamEvent]:
         if not self._splitters:
-            raise LLMProtocolError("the stream sent [DONE] without any choice")
+            raise empty_answer("the stream sent [DONE] without any choice")
         events: list[StreamEvent] = []
         for index in sorted(self._splitters.keys() - self._finished):
             logger.info("choice %d got [DONE] without a finish_reason; assuming stop", index)

@@ -22,7 +22,9 @@ timeouts, a retryable error object before the first event). The wait is the serv
 retried: a retry would duplicate text.
 
 A 200 answer with a JSON body to a streaming request (a server that ignores ``stream: true``)
-is read as a non-streamed completion. The API key is never logged nor put into an error.
+is read as a non-streamed completion. A 200 answer with nothing in it is ``LLMEmptyAnswer``
+("the model returned nothing"); a 200 HTML page (a proxy's login page) is an
+``LLMProtocolError`` saying so, in both modes. The API key is never logged nor put into an error.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import httpx
 from bot.errors import LLMError, LLMProtocolError, LLMTimeout
 from bot.llm.base import CompletionRequest, StreamEvent
 from bot.llm.chunks import ChunkDecoder, parse_completion
-from bot.llm.failures import error_from_status
+from bot.llm.failures import empty_answer, error_from_status, html_instead, looks_like_html
 from bot.llm.reader import EventReader, transport_errors
 
 logger = logging.getLogger(__name__)
@@ -182,6 +184,8 @@ class ChatCompletionsClient:
                 )
             )
             await self._check_status(response, model)
+            if looks_like_html(response.headers.get("content-type", ""), b""):
+                raise html_instead("an event stream")
             reader = EventReader(response, ChunkDecoder(request.params.n, model=model))
             if _is_json(response):
                 reader.ended = True
@@ -213,6 +217,8 @@ class ChatCompletionsClient:
         except TimeoutError:
             raise self._timeout("first-token", self._timeouts.first_token) from None
         await self._check_status(response, model)
+        if looks_like_html(response.headers.get("content-type", ""), response.content):
+            raise html_instead("JSON")
         return parse_completion(_json(response.content), model=model)
 
     async def _check_status(self, response: httpx.Response, model: str) -> None:
@@ -256,6 +262,8 @@ def _is_json(response: httpx.Response) -> bool:
 
 
 def _json(body: bytes) -> Any:
+    if not body.strip():
+        raise empty_answer("the completion body is empty")
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):

@@ -33,6 +33,7 @@ from bot.errors import (
     LLMAuthError,
     LLMBadRequest,
     LLMContextTooLong,
+    LLMEmptyAnswer,
     LLMError,
     LLMProtocolError,
     LLMRateLimited,
@@ -130,6 +131,30 @@ def _bad_request(status: int, message: str, detail: str, model: str) -> LLMBadRe
             ),
         )
     return LLMBadRequest(detail)
+
+
+def looks_like_html(content_type: str, head: bytes) -> bool:
+    """Whether a response is an HTML page (a proxy's login or error page, a wrong URL)."""
+    if content_type.lower().startswith(("text/html", "application/xhtml")):
+        return True
+    start = head.lstrip()[:15].lower()
+    return start.startswith((b"<!doctype html", b"<html"))
+
+
+def html_instead(expected: str) -> LLMProtocolError:
+    """The error for a 200 HTML page where ``expected`` (an event stream, JSON) was due."""
+    return LLMProtocolError(
+        f"the completions endpoint returned an HTML page, not {expected}",
+        user_message=(
+            f"The model endpoint returned an HTML page, not {expected} (a proxy or login "
+            "page?); an administrator should check LLM_BASE_URL."
+        ),
+    )
+
+
+def empty_answer(detail: str) -> LLMEmptyAnswer:
+    """The error for a 200 answer without any choice (see ``LLMEmptyAnswer``)."""
+    return LLMEmptyAnswer(detail)
 
 
 def parse_retry_after(

@@ -17,20 +17,23 @@ import httpx
 from bot.errors import LLMTimeout, LLMUnavailable
 from bot.llm.base import StreamEvent
 from bot.llm.chunks import ChunkDecoder
+from bot.llm.failures import html_instead, looks_like_html
 from bot.llm.sse import LineSplitter, SSEDecoder
 
 logger = logging.getLogger(__name__)
 
 DRAIN_TIMEOUT = 0.25
+HEAD_BYTES = 64
 
 
 class EventReader:
     """Reads an open streaming response, one batch of events at a time."""
 
-    __slots__ = ("_bytes", "_chunks", "_exhausted", "_lines", "_sse", "ended")
+    __slots__ = ("_bytes", "_chunks", "_exhausted", "_head", "_lines", "_sse", "ended")
 
     def __init__(self, response: httpx.Response, chunks: ChunkDecoder) -> None:
         self._bytes = response.aiter_bytes()
+        self._head = b""
         self._lines = LineSplitter()
         self._sse = SSEDecoder()
         self._chunks = chunks
@@ -45,6 +48,8 @@ class EventReader:
             except StopAsyncIteration:
                 self.ended = self._exhausted = True
                 return self._at_end()
+            if len(self._head) < HEAD_BYTES:
+                self._head += data[:HEAD_BYTES]
             events = self._feed(self._lines.feed(data))
             if self._chunks.done:
                 self.ended = True
@@ -77,6 +82,8 @@ class EventReader:
         tail = self._sse.flush()
         if tail is not None:
             events.extend(self._chunks.feed(tail))
+        if not events and not self._chunks.done and looks_like_html("", self._head):
+            raise html_instead("an event stream")  # an HTML page labelled text/event-stream
         return events + self._chunks.finish()
 
 

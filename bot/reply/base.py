@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.reply.units import TextUnit
+
 
 class StreamedReply(Protocol):
     """What the engine writes an answer to."""
@@ -45,6 +47,7 @@ class SinkLimits:
 
     ``rate_scope`` names the budget that edits share (Slack: the workspace for ``chat.update``;
     Discord: the channel). Streams with the same scope share ``edits_per_minute`` fairly.
+    ``max_chars`` is counted in ``unit``, the way the platform counts it (``bot.reply.units``).
     """
 
     max_chars: int
@@ -52,6 +55,7 @@ class SinkLimits:
     edits_per_minute: float
     burst: int = 1
     min_edit_interval: float = 1.0
+    unit: TextUnit = TextUnit.CODE_POINTS
 
 
 class MessageSink(Protocol):

@@ -98,7 +98,7 @@ class ProgressiveReply:
         self._interval = max(0.0, limits.min_edit_interval)
         self._scope = scheduler.scope(limits)
         self._slot = self._scope.slot(f"{limits.rate_scope}/{id(self):x}")
-        self._layout = Layout(limits.max_chars, indicator)
+        self._layout = Layout(limits.max_chars, indicator, limits.unit)
         self._placeholder = placeholder[: limits.max_chars]
         self._pieces = [shown_text] if shown_text else []
         self._size = len(shown_text)

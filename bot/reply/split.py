@@ -14,8 +14,20 @@ apart, so ``join_parts`` can remove the markers and give back the source text ex
 
 Fence state is that of the *source* text after its complete lines (a partial last line does not
 count). Cuts never land inside a line that starts a fence, nor just before one, so a marker
-never changes how the source around it parses. The cut for a given start depends only on the
-``room`` characters after it plus ``LOOKAHEAD``, so it is stable while text streams in.
+never changes how the source around it parses.
+
+Every cut falls on an extended grapheme-cluster boundary (``bot.reply.graphemes``) and outside
+platform tokens such as ``<@U123|name>`` or ``<t:123:R>`` (``bot.reply.tokens``), at every
+level of preference; only a window holding no such position at all (a token or cluster wider
+than the message) is cut inside one, tokens first, at a cluster boundary if there is one.
+
+Sizes are counted in the platform's ``TextUnit`` (``bot.reply.units``): ``room`` and every
+rendered part are measured in it, positions are code-point indices into the text.
+
+The cut for a given start depends only on the ``room`` characters after it plus
+``LOOKAHEAD``, so it is stable while text streams in; the exception is a token still open at
+the end of the text, which counts as a token (``bot.reply.tokens``): the cut taken then may be
+earlier than the final text's, but it stays valid however the text continues.
 """
 
 from __future__ import annotations
@@ -23,6 +35,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from bot.reply import graphemes, units
+from bot.reply.tokens import token_around
+from bot.reply.units import TextUnit
+
+CODE_POINTS = TextUnit.CODE_POINTS
 
 LOOKAHEAD = 8
 """Characters past a window the splitter may read: a cut is final once they exist."""
@@ -129,23 +147,28 @@ def _mid_line(text: str, pos: int) -> bool:
     return pos > 0 and text[pos - 1] != "\n"
 
 
-def next_chunk(text: str, start: int, state: Fence | None, room: int) -> Chunk:
-    """The next message starting at ``start`` (fence ``state`` there), rendered ≤ ``room``.
+def next_chunk(
+    text: str, start: int, state: Fence | None, room: int, unit: TextUnit = CODE_POINTS
+) -> Chunk:
+    """The next message starting at ``start`` (fence ``state`` there), rendered ≤ ``room``
+    ``unit``.
 
     If the rest of the text fits, the chunk takes all of it (and closes no fence).
     """
     if room < MIN_ROOM:
         raise ValueError(f"a message must hold at least {MIN_ROOM} characters, not {room}")
     whole = Chunk(start, len(text), state, None)
-    if len(whole.render(text)) <= room:
+    rendered = whole.render(text)
+    if len(rendered) <= room and (unit is CODE_POINTS or units.fits(rendered, room, unit)):
         return whole
     budget = room
     if state is not None:
         budget -= len(state.reopen(mid_line=_mid_line(text, start))) + len(state.chars) + 1
     for _ in range(8):
-        end = find_cut(text, start, start + max(1, budget), state)
+        limit = max(start + 1, units.end_within(text, start, budget, unit))
+        end = find_cut(text, start, limit, state)
         chunk = Chunk(start, end, state, state_at(text, end, start, state))
-        over = len(chunk.render(text)) - room
+        over = units.size(chunk.render(text), unit) - room
         if over <= 0:
             break
         budget -= over
@@ -182,7 +205,7 @@ class _Window:
     def sentence(self, low: int) -> int | None:
         ends = _SENTENCE_END.finditer(self.text, max(0, low - LOOKAHEAD), self.limit)
         for cut in reversed([match.end() for match in ends]):
-            if cut >= low and _allowed(self.text, cut):
+            if cut >= low and _allowed(self.text, cut) and _intact(self.text, cut):
                 return cut
         return None
 
@@ -191,22 +214,44 @@ class _Window:
         while (
             found := max(self.text.rfind(" ", low - 1, end), self.text.rfind("\t", low - 1, end))
         ) != -1:
-            if _allowed(self.text, found + 1):
+            if _allowed(self.text, found + 1) and _intact(self.text, found + 1):
                 return found + 1
             end = found
         return None
 
     def hard(self) -> int:
-        """The latest allowed position; failing that (a fence-like line wider than the window),
-        the latest one where the close marker cannot complete a closing fence line."""
-        for cut in range(self.limit, self.start, -1):
-            if _allowed(self.text, cut):
+        """The latest position that keeps fence lines, clusters and tokens whole; failing that,
+        the same allowing a cut inside a token (one wider than the window); failing that (a
+        fence-like line wider than the window), the latest one where the close marker cannot
+        complete a closing fence line, on a cluster boundary if any is left."""
+        for tokens in (True, False):
+            cut = self._latest_whole(tokens=tokens)
+            if cut is not None:
                 return cut
+        first = None
         for cut in range(self.limit, self.start, -1):
-            inside = state_at(self.text, cut, self.start, self.state)
-            if inside is None or not inside.closed_by(self.text[line_start(self.text, cut) : cut]):
+            if self._no_false_close(cut):
+                if graphemes.is_boundary(self.text, cut):
+                    return cut
+                first = cut if first is None else first
+        return self.limit if first is None else first
+
+    def _latest_whole(self, *, tokens: bool) -> int | None:
+        """The latest allowed cluster boundary (outside tokens if ``tokens``) in the window."""
+        cut = self.limit
+        while cut > self.start:
+            opening = token_around(self.text, cut) if tokens else None
+            if opening is not None:
+                cut = opening
+            elif _allowed(self.text, cut) and graphemes.is_boundary(self.text, cut):
                 return cut
-        return self.limit
+            else:
+                cut -= 1
+        return None
+
+    def _no_false_close(self, cut: int) -> bool:
+        inside = state_at(self.text, cut, self.start, self.state)
+        return inside is None or not inside.closed_by(self.text[line_start(self.text, cut) : cut])
 
     def _break_after(self, sep: str, low: int) -> int | None:
         """The latest position after ``sep`` in ``[low, limit]``, unless right after an opener."""
@@ -236,17 +281,28 @@ def _allowed(text: str, pos: int) -> bool:
     )
 
 
-def split_text(text: str, max_chars: int, *, reserve: int = 0) -> list[str]:
-    """Split ``text`` into rendered parts of at most ``max_chars - reserve`` characters."""
-    room = max_chars - reserve
-    parts: list[str] = []
+def _intact(text: str, pos: int) -> bool:
+    """A cut at ``pos`` keeps its grapheme cluster and any platform token whole."""
+    return graphemes.is_boundary(text, pos) and token_around(text, pos) is None
+
+
+def chunks(text: str, room: int, unit: TextUnit = CODE_POINTS) -> list[Chunk]:
+    """All chunks of ``text``, each rendered within ``room`` ``unit``."""
+    found: list[Chunk] = []
     start, state = 0, None
     while True:
-        chunk = next_chunk(text, start, state, room)
-        parts.append(chunk.render(text))
+        chunk = next_chunk(text, start, state, room, unit)
+        found.append(chunk)
         if chunk.end >= len(text):
-            return parts
+            return found
         start, state = chunk.end, chunk.closed
+
+
+def split_text(
+    text: str, max_chars: int, *, reserve: int = 0, unit: TextUnit = CODE_POINTS
+) -> list[str]:
+    """Split ``text`` into rendered parts of at most ``max_chars - reserve`` ``unit``."""
+    return [chunk.render(text) for chunk in chunks(text, max_chars - reserve, unit)]
 
 
 def join_parts(parts: Sequence[str]) -> str:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.channel_settings import apply_change
 from bot.errors import SettingError
 from bot.params import GenerationParams, check_value, parse_value
 
@@ -71,3 +72,16 @@ def test_to_api_leaves_out_unset_fields_and_sends_set_ones():
 def test_bool_is_not_a_number():
     with pytest.raises(SettingError):
         check_value("temperature", True)
+
+
+def test_channel_max_tokens_must_fit_the_effective_model_context():
+    defaults = GenerationParams(model="big", max_tokens=1024)
+    contexts = {"big": 32768, "small": 1024}.__getitem__
+    check = {"defaults": defaults, "context_tokens": contexts}
+    assert apply_change({}, "max_tokens", "30873", **check) == {"max_tokens": 30873}
+    with pytest.raises(SettingError, match="at most 30873"):
+        apply_change({}, "max_tokens", "30874", **check)
+    with pytest.raises(SettingError, match="lower max_tokens first"):
+        apply_change({}, "model", "small", **check)  # the global 1024 does not fit 2048
+    assert apply_change({"max_tokens": 500}, "model", "small", **check)["model"] == "small"
+    assert apply_change({}, "temperature", "0.5", **check) == {"temperature": 0.5}

@@ -78,3 +78,33 @@ def test_calibration_learns_from_billed_tokens():
     assert before == 304
     assert 495 <= after <= 505
     assert estimator.estimate_messages("other", messages) == before
+
+
+def test_an_orphan_answer_never_follows_another_answer():
+    history = [user("q1"), bot("a1"), bot("a2, whose question was deleted"), user("q3")]
+    assert [m["content"] for m in build(history)[1:]] == ["q1", "a1", "q3"]
+
+
+@pytest.mark.parametrize("blank", ["", "  \n"])
+def test_a_blank_complete_answer_is_never_sent(blank):
+    history = [user("q1"), bot(blank), user("q2")]
+    assert [(m["role"], m["content"]) for m in build(history)[1:]] == [
+        ("user", "q1"),
+        ("user", "q2"),
+    ]
+
+
+def test_the_first_turn_after_the_system_prompt_is_a_user_turn():
+    assert [m["role"] for m in build([bot("orphan"), user("q")])] == ["system", "user"]
+
+
+def test_max_tokens_leaving_no_room_is_named():
+    with pytest.raises(LLMContextTooLong) as caught:
+        build([user("hi")], context=4096, max_tokens=4000)
+    assert "max_tokens (4000)" in caught.value.user_message
+
+
+def test_a_system_prompt_too_long_is_named():
+    with pytest.raises(LLMContextTooLong) as caught:
+        build([user("hi")], context=4096, max_tokens=1024, system="x" * 20_000)
+    assert "system prompt" in caught.value.user_message

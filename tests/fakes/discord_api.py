@@ -368,6 +368,19 @@ class FakeDiscord:
         self.notify()
         await self.dispatch("MESSAGE_DELETE", data, guild_id)
 
+    async def embeds_resolved(self, message_id: int) -> None:
+        """Discord's partial MESSAGE_UPDATE after it unfurls a link: id, channel, guild, embeds."""
+        stored = self.messages[message_id]
+        guild_id = self._channel_guild(stored.channel_id)
+        data: dict[str, Any] = {
+            "id": str(message_id),
+            "channel_id": str(stored.channel_id),
+            "embeds": [{"type": "link", "url": "https://example.com/"}],
+        }
+        if guild_id:
+            data["guild_id"] = str(guild_id)
+        await self.dispatch("MESSAGE_UPDATE", data, guild_id)
+
     def open_dm(self, user: str = "alice") -> int:
         for channel in self.channels.values():
             recipients = channel.get("recipients", [])
@@ -397,10 +410,13 @@ class FakeDiscord:
         channel_id: int | None = None,
         user: str = "alice",
         age: float = 0.0,
+        without: tuple[str, ...] = (),
     ) -> FakeInteraction:
-        """A user runs ``/name`` (``age`` seconds ago, for token-expiry tests)."""
+        """A user runs ``/name`` (``age`` seconds ago, for token-expiry tests). ``without``
+        names payload fields (dotted: ``member.flags``) left out, as newer or partial payloads
+        from Discord may."""
         data = {"id": str(p.snowflake()), "name": name, "type": 1, "options": options or []}
-        return await self._interact(2, data, channel_id or self.general, user, age, None)
+        return await self._interact(2, data, channel_id or self.general, user, age, None, without)
 
     async def click(
         self, message_id: int, custom_id: str, *, user: str = "alice"
@@ -418,6 +434,7 @@ class FakeDiscord:
         user: str,
         age: float,
         message: dict[str, Any] | None,
+        without: tuple[str, ...] = (),
     ) -> FakeInteraction:
         import time
 
@@ -441,6 +458,8 @@ class FakeDiscord:
             app_permissions=self.app_permissions(channel_id),
             message_obj=message,
         )
+        for path in without:
+            _drop(payload, path)
         record = FakeInteraction(interaction_id, token, payload, channel_id, created)
         self.interactions[interaction_id] = record
         await self.dispatch("INTERACTION_CREATE", payload, guild_id)
@@ -470,6 +489,14 @@ class FakeDiscord:
         if interaction.original_id is None:
             return None
         return self.messages.get(interaction.original_id)
+
+
+def _drop(payload: dict[str, Any], path: str) -> None:
+    """Remove the field at a dotted ``path`` (missing parents are ignored)."""
+    *parents, last = path.split(".")
+    for name in parents:
+        payload = payload.get(name) or {}
+    payload.pop(last, None)
 
 
 def opt(name: str, value: Any, kind: int | None = None) -> dict[str, Any]:

@@ -44,6 +44,10 @@ for, then ``[DONE]``. ``n > 1`` gives interleaved choices; choice *i > 0* ends w
   ``Pause(seconds)`` waits (a stall, or a slow first byte when first); ``DISCONNECT`` drops the
   connection at once.
 
+- ``html_page(html=LOGIN_PAGE, status=200)``: an HTML page (``text/html``) whatever the request
+  asked for, as a proxy's login or error page would be. ``events()`` with no steps is an empty
+  200 event stream (what llama.cpp sends when the prompt exceeds its context).
+
 ``delay`` (all scripts) waits before any response byte: a slow first byte. Pauses end early when
 the server closes, and a handler stops when its client goes away, so a stalled script never
 holds a test up.
@@ -207,6 +211,18 @@ def events(
 ) -> Script:
     """A hand-made event stream (see the module doc for the kinds of step)."""
     return Script(steps=list(steps), status=status, headers=dict(headers or {}), delay=delay)
+
+
+LOGIN_PAGE = (
+    "<!DOCTYPE html>\n<html><head><title>Sign in</title></head>"
+    "<body><form action='/login'>Please sign in.</form></body></html>\n"
+)
+
+
+def html_page(html: str = LOGIN_PAGE, status: int = 200, *, delay: float = 0.0) -> Script:
+    """An HTML page instead of an API answer (a proxy's login page), for any request."""
+    headers = {"Content-Type": "text/html; charset=utf-8"}
+    return Script(steps=[html], status=status, headers=headers, delay=delay)
 
 
 _ERRORS: dict[int, tuple[str, str | None, str]] = {

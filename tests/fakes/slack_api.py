@@ -15,7 +15,9 @@ Web API (``POST /api/<method>``, JSON or form bodies, bearer token): ``auth.test
 ``chat.startStream``/``appendStream``/``stopStream`` (``markdown_text`` and chunks; streams
 expire after ``stream_ttl`` seconds or on ``expire_streams()``, then answer
 ``message_not_in_streaming_state``), ``assistant.threads.setStatus``/``setTitle``/
-``setSuggestedPrompts``, ``users.info``. Anything else: ``unknown_method``.
+``setSuggestedPrompts``, ``users.info``, ``bots.info`` (the bot, or ``add_bot`` ones). Anything
+else: ``unknown_method``. ``auth.test`` names the app (``app_id``) only with
+``auth_test_app_id = True``, like newer Slack; otherwise ``bots.info`` is the way to learn it.
 
 Faults: ``limit(method, per_minute)`` (per workspace; 429 + ``Retry-After`` beyond it),
 ``rate_limit_next(method, count, retry_after)``, ``fail_next(method, error, count, status)``,
@@ -36,7 +38,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.slack_payloads import event_callback, message_event
+from tests.fakes.slack_payloads import APP_ID, event_callback, message_event
 from tests.fakes.slack_socket import SocketHub
 from tests.fakes.slack_state import Call, Limit, Message, RateLimiter, Timestamps
 
@@ -59,6 +61,9 @@ class FakeSlack:
         self, *, stream_ttl: float | None = None, clock: Callable[[], float] = time.monotonic
     ):
         self.team, self.bot_user, self.bot_id = TEAM, BOT_USER, BOT_ID
+        self.app_id = APP_ID
+        self.auth_test_app_id = False
+        self.bots: dict[str, dict[str, Any]] = {}
         self.bot_token, self.app_token = "xoxb-fake-bot-token", "xapp-fake-app-token"
         self.stream_ttl = stream_ttl
         self.clock = clock
@@ -142,6 +147,10 @@ class FakeSlack:
             "is_owner": False,
             "profile": {"display_name": name, "real_name": name},
         }
+
+    def add_bot(self, bot_id: str, user_id: str, app_id: str, name: str = "otherbot") -> None:
+        """Another bot in the workspace (``bots.info`` describes it)."""
+        self.bots[bot_id] = {"id": bot_id, "app_id": app_id, "user_id": user_id, "name": name}
 
     # -- the workspace, as users see it -------------------------------------------------
 
@@ -236,7 +245,7 @@ class FakeSlack:
     # -- methods ------------------------------------------------------------------------
 
     def _m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {
+        data = {
             "url": "https://test.slack.com/",
             "team": "Test",
             "user": "threadline",
@@ -244,6 +253,15 @@ class FakeSlack:
             "user_id": self.bot_user,
             "bot_id": self.bot_id,
         }
+        return {**data, "app_id": self.app_id} if self.auth_test_app_id else data
+
+    def _m_bots_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        bot_id = str(args.get("bot") or "")
+        if bot_id == self.bot_id:
+            return {"bot": {"id": bot_id, "app_id": self.app_id, "user_id": self.bot_user}}
+        if bot_id not in self.bots:
+            raise SlackError("bot_not_found")
+        return {"bot": self.bots[bot_id]}
 
     def _m_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"url": f"ws://127.0.0.1:{self.port}/socket?ticket={len(self.calls)}"}

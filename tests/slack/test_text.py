@@ -8,6 +8,7 @@ from hypothesis import given, strategies as st
 from adapters.slack.blocks import answer_blocks, parse_button_value
 from adapters.slack.text import (
     WORD_JOINER,
+    MentionPolicy,
     clean_incoming,
     mentions,
     mentions_someone_else,
@@ -39,9 +40,10 @@ def test_sanitize_neutralises_every_mass_mention(ping: str) -> None:
     assert f"@{WORD_JOINER}" in out
 
 
-def test_sanitize_keeps_ordinary_text_and_user_mentions() -> None:
+def test_sanitize_keeps_ordinary_text_and_allowed_user_mentions() -> None:
     text = "Mail me@example.com, ask <@U123> or see <https://x.y|docs> & `code`"
-    assert sanitize(text) == text
+    assert sanitize(text, MentionPolicy(allow_all=True)) == text
+    assert sanitize(text, MentionPolicy(asker="U123")) == text
 
 
 @given(st.text(alphabet="<>!@^|hereveryonchanlsubtm ", max_size=40))

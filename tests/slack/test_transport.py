@@ -106,7 +106,7 @@ async def test_slow_commands_are_acked_at_once_and_answered_by_response_url(
     assert await envelope.ack() == {}
     [response] = await bot.slack.wait_for(lambda: bot.slack.responses)
     assert response["response_type"] == "ephemeral"
-    assert response["text"] == "No model usage recorded in the last 30 days."
+    assert response["text"] == "No model usage recorded by you in the last 30 days."
 
 
 async def test_stop_with_nothing_running_says_so(bot: Bot) -> None:
@@ -125,4 +125,4 @@ async def test_stop_with_nothing_running_says_so(bot: Bot) -> None:
     )
     await bot.click(stale, "threadline_stop")
     await bot.slack.wait_for(lambda: bot.slack.ephemerals)
-    assert bot.slack.ephemerals[-1]["text"] == "Nothing is being written here right now."
+    assert bot.slack.ephemerals[-1]["text"] == "That answer is not being written any more."
