@@ -96,9 +96,13 @@ class Resume:
 
 class ReplyRebuilder(Protocol):
     """An adapter's way back to an answer's reply from the ``target`` it stored at acceptance;
-    with ``resume``, the reply adopts the messages the interrupted answer already shows."""
+    with ``resume``, the reply adopts the messages the interrupted answer already shows. None
+    means nobody can be shown the answer any more (a console that went away): it is stored as
+    failed without a request to the model."""
 
-    def __call__(self, target: Mapping[str, Any], resume: Resume | None, /) -> StreamedReply: ...
+    def __call__(
+        self, target: Mapping[str, Any], resume: Resume | None, /
+    ) -> StreamedReply | None: ...
 
 
 class StopResult(StrEnum):
@@ -559,16 +563,20 @@ class ConversationEngine:
         if rebuild is None:
             return
         turn = _Turn(job.key, job.answer_id, job.requester, time.perf_counter(), job.supersedes)
-        if job.state == JOB_QUEUED or not (job.message_ids or job.text):
-            await self._answer(turn, rebuild(job.target, None), job.overrides)
+        fresh = job.state == JOB_QUEUED or not (job.message_ids or job.text)
+        resume = None if fresh else Resume(list(job.message_ids), job.text)
+        reply = rebuild(job.target, resume)
+        if fresh and reply is not None:
+            await self._answer(turn, reply, job.overrides)
             return
         async with self._locks.hold(job.key), self._store.conversation_lock(job.key):
-            reply = rebuild(job.target, Resume(list(job.message_ids), job.text))
-            try:
-                await reply.fail(INTERRUPTED_NOTICE)
-            except BotError as exc:
-                logger.warning("could not end interrupted answer %d: %s", job.answer_id, exc)
-            ids = reply.message_ids or job.message_ids
+            ids = list(job.message_ids)
+            if reply is not None:
+                try:
+                    await reply.fail(INTERRUPTED_NOTICE)
+                except BotError as exc:
+                    logger.warning("could not end interrupted answer %d: %s", job.answer_id, exc)
+                ids = reply.message_ids or ids
             update = MessageUpdate(
                 content=job.text, status=TurnStatus.FAILED, platform_message_ids=ids
             )

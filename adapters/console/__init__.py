@@ -18,6 +18,7 @@ from typing import TextIO
 from adapters.console.reply import ConsoleReply
 from bot.commands import CommandContext, run_command
 from bot.engine import ConversationEngine
+from bot.errors import StoreError
 from bot.model import ConversationKey, IncomingMessage, TurnStatus
 
 EXIT_WORDS = {"/exit", "/quit"}
@@ -29,6 +30,9 @@ async def chat(
     """Run the chat loop; True when every answer completed."""
     interactive = stdin.isatty() and stdout.isatty()
     user = _user_name()
+    # Answers owed by a console that went away (killed mid-answer) are closed as failed: no
+    # one is there to read them, and this console's output is its own conversation's.
+    engine.serve_platform(key.platform, lambda target, resume: None)
     all_ok = True
     if interactive:
         stdout.write(f"Threadline console, conversation {key.channel!r}. /help for commands.\n")
@@ -56,7 +60,15 @@ async def _answer(
 ) -> bool:
     message = IncomingMessage(key, uuid.uuid4().hex, user, user, text)
     reply = ConsoleReply(stdout, sys.stderr, prefix="threadline> " if interactive else "")
-    task = asyncio.ensure_future(engine.handle(message, reply))
+    try:
+        accepted = await engine.accept(message)
+    except StoreError as exc:
+        sys.stderr.write(
+            f"threadline: your message could not be saved, so it was not sent: {exc}\n"
+        )
+        return False
+    assert accepted is not None  # no claims, so never a duplicate
+    task = asyncio.ensure_future(engine.answer(accepted, reply))
     try:
         result = await asyncio.shield(task)
     except (KeyboardInterrupt, asyncio.CancelledError):
