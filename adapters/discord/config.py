@@ -69,7 +69,7 @@ def _token(env: EnvReader) -> Secret:
         raise ConfigError("DISCORD_TOKEN=(hidden) is not valid: give the token without 'Bot '.")
     if any(ch.isspace() for ch in value):
         raise ConfigError("DISCORD_TOKEN=(hidden) is not valid: a token has no spaces.")
-    return Secret(value)
+    return env.secret("DISCORD_TOKEN")  # also refuses non-ASCII (it goes into HTTP headers)
 
 
 def _api_base(env: EnvReader) -> str | None:

@@ -89,7 +89,7 @@ def _refuse_oauth_variables() -> None:
 
 
 def _token(env: EnvReader, name: str, prefix: str, what: str) -> Secret:
-    value = env.text(name)
+    value = env.secret(name).get()  # printable ASCII only: it goes into HTTP headers
     if not value:
         raise ConfigError(f"{name} is not set: set it to {what} (it starts with {prefix}).")
     if not value.startswith(prefix) or len(value) <= len(prefix) or " " in value:
