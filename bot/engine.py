@@ -12,6 +12,7 @@ the process does not: checkpoints, leases and takeover (``bot.work``, ``bot.chec
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections import Counter
@@ -23,8 +24,8 @@ from typing import Any, Protocol, TypeVar
 
 from bot.channel_settings import EffectiveSettings, apply_change, effective
 from bot.checkpoint import Checkpoints
-from bot.errors import BotError, SettingError, StoreError
-from bot.generation import SHUTDOWN_NOTICE, Generation, GenerationOutcome, settle_start
+from bot.errors import BotError, SettingError, ShuttingDown, StoreError
+from bot.generation import Generation, GenerationOutcome, settle_start
 from bot.llm.base import ChatModel, CompletionRequest
 from bot.llm.userhash import user_hash
 from bot.locks import KeyedLocks
@@ -162,8 +163,9 @@ class ConversationEngine:
         )
         self._checkpoints = Checkpoints(store)
         self._rebuilders: dict[str, ReplyRebuilder] = {}
+        self._platform_contexts: dict[str, contextvars.Context] = {}
         self._takeovers: set[asyncio.Task[None]] = set()
-        self._write_ok = True
+        self._write_failed_at = -1.0
 
     # -- accepting ------------------------------------------------------------------------
 
@@ -182,7 +184,7 @@ class ConversationEngine:
         one of ``claims`` was already taken (a duplicate delivery).
         """
         if self._live.closing:
-            raise StoreError("shutting down", user_message=SHUTDOWN_NOTICE)
+            raise ShuttingDown("shutting down")
         self._config.defaults.merged(overrides or {})  # SettingError before anything is stored
         spec = self._work.spec(dict(target or {}), message.author_id, dict(overrides or {}))
         answer_id = await self._write(
@@ -207,12 +209,10 @@ class ConversationEngine:
     async def _write(self, work: Awaitable[_T]) -> _T:
         """A write whose failure makes the process unhealthy until one succeeds again."""
         try:
-            result = await work
+            return await work
         except StoreError:
-            self._write_ok = False
+            self._write_failed_at = time.monotonic()
             raise
-        self._write_ok = True
-        return result
 
     # -- answering ----------------------------------------------------------------------
 
@@ -520,12 +520,19 @@ class ConversationEngine:
     # -- taking over ----------------------------------------------------------------------
 
     def serve_platform(self, platform: str, rebuild: ReplyRebuilder) -> None:
-        """``platform`` is connected here: its owed answers may be taken over by this process."""
+        """``platform`` is connected here: its owed answers may be taken over by this process.
+
+        Taken-over answers run in a copy of the caller's context (``contextvars``), as the
+        platform's own handlers do: an adapter may route its requests by context variables
+        (the Discord adapter's REST base), which the heartbeat task does not carry.
+        """
         self._rebuilders[platform] = rebuild
+        self._platform_contexts[platform] = contextvars.copy_context()
         self._work.wake()
 
     def leave_platform(self, platform: str) -> None:
         self._rebuilders.pop(platform, None)
+        self._platform_contexts.pop(platform, None)
 
     async def serve_work(self) -> None:
         """Until cancelled: renew leases, checkpoint streaming text, take over lapsed work."""
@@ -545,18 +552,27 @@ class ConversationEngine:
             by_key.setdefault(job.key, []).append(job)
         for key, owed in by_key.items():
             logger.info("conversation %s: taking over %d owed answer(s)", key, len(owed))
-            task = asyncio.create_task(self._resume_all(owed), name=f"takeover-{key}")
+            served = self._platform_contexts.get(key.platform)
+            task = asyncio.create_task(
+                self._resume_all(owed),
+                name=f"takeover-{key}",
+                context=served.copy() if served is not None else None,
+            )
             self._takeovers.add(task)
             task.add_done_callback(self._takeovers.discard)
 
     async def _resume_all(self, jobs: list[Job]) -> None:
-        for job in jobs:
-            try:
-                await self._resume(job)
-            except BotError as exc:
-                logger.warning(
-                    "conversation %s: answer %d not taken over: %s", job.key, job.answer_id, exc
-                )
+        """Every job joins its conversation's queue at once, in answer order: a question
+        accepted while they run waits behind all of them (not only behind the first)."""
+        await asyncio.gather(*(self._resume_one(job) for job in jobs))
+
+    async def _resume_one(self, job: Job) -> None:
+        try:
+            await self._resume(job)
+        except BotError as exc:
+            logger.warning(
+                "conversation %s: answer %d not taken over: %s", job.key, job.answer_id, exc
+            )
 
     async def _resume(self, job: Job) -> None:
         rebuild = self._rebuilders.get(job.key.platform)
@@ -585,12 +601,18 @@ class ConversationEngine:
             logger.info("conversation %s: ended interrupted answer %d", job.key, job.answer_id)
 
     async def healthy(self) -> bool:
-        """Whether the database answers and takes writes (every health endpoint uses this)."""
-        return self._write_ok and self._work.healthy and await self._store.ping()
+        """Whether the database answers and takes writes (every health endpoint uses this):
+        the last heartbeat (a write) succeeded after the last failed write, and it answers now."""
+        work = self._work
+        recovered = work.healthy and work.last_ok > self._write_failed_at
+        return recovered and not self._live.closing and await self._store.ping()
 
     def stats(self) -> dict[str, float]:
         """Counters and gauges for metrics: live answers and answers by outcome."""
-        figures: dict[str, float] = {"generations_active": len(self._live.generations)}
+        figures: dict[str, float] = {
+            "generations_active": len(self._live.generations),
+            "answers_waiting": self._live.waiting,
+        }
         for status in (TurnStatus.COMPLETE, TurnStatus.STOPPED, TurnStatus.FAILED):
             figures[f"answers_{status.value}_total"] = self._live.answers[status.value]
         return figures

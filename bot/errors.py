@@ -55,6 +55,13 @@ class StoreError(BotError):
     user_message = "The conversation database is unavailable right now. Please try again."
 
 
+class ShuttingDown(StoreError):
+    """The process is shutting down and takes no new questions (another replica, or the next
+    start, will)."""
+
+    user_message = "Threadline is restarting; please ask again in a moment."
+
+
 class ReplyClosedError(BotError):
     """A reply was used after it was finished, failed or stopped."""
 

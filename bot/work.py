@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -53,6 +54,8 @@ class WorkKeeper:
         self._swept: set[str] = set()
         self._wake = asyncio.Event()
         self.healthy = True
+        self.last_ok = time.monotonic()
+        """When a heartbeat (a database write) last succeeded."""
 
     @property
     def heartbeat(self) -> float:
@@ -111,6 +114,7 @@ class WorkKeeper:
         if not self.healthy:
             logger.info("answer leases renewed again")
         self.healthy = True
+        self.last_ok = time.monotonic()
 
     async def _claim(self, platforms: Sequence[str], until: datetime) -> list[Job]:
         fresh = [p for p in platforms if p not in self._swept] if self._single else []

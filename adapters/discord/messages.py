@@ -11,7 +11,9 @@
                                                   default) or a reply in place (reply mode)
 
 Each message is claimed once (``claim_event``) so a gateway replay or a second process with the
-same shard never answers twice.
+same shard never answers twice. When the database cannot take that claim, a message for the bot
+gets a reply at once saying it could not be saved (a gateway event cannot be refused the way an
+HTTP request can); every other database failure drops the event with one log line.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import logging
 import discord
 
 from adapters.discord.keys import dm_key, guild_key, key_of_channel
-from adapters.discord.runtime import Runtime
+from adapters.discord.runtime import NOT_SAVED, Runtime
 from adapters.discord.sink import NO_MENTIONS, ChannelSink
 from adapters.discord.text import model_text, thread_name
+from bot.errors import StoreError
 from bot.model import ConversationKey, IncomingMessage
 
 logger = logging.getLogger(__name__)
@@ -41,6 +44,12 @@ class MessageHandler:
         self._rt = runtime
 
     async def on_message(self, message: discord.Message) -> None:
+        try:
+            await self._route(message)
+        except StoreError as exc:
+            logger.warning("message %s in %s not handled: %s", message.id, message.channel.id, exc)
+
+    async def _route(self, message: discord.Message) -> None:
         if message.author.id == self._rt.bot_id or message.type not in ANSWERED_TYPES:
             return
         if message.guild is None:
@@ -121,7 +130,20 @@ class MessageHandler:
             return None
 
     async def _claim(self, message: discord.Message) -> bool:
-        return await self._rt.engine.claim_event("discord", f"message:{message.id}")
+        """True the first time; False for a duplicate, or (after telling the user) when the
+        database cannot store the claim."""
+        try:
+            return await self._rt.engine.claim_event("discord", f"message:{message.id}")
+        except StoreError as exc:
+            logger.warning("message %s not stored: %s", message.id, exc)
+            await self._not_saved(message)
+            return False
+
+    async def _not_saved(self, message: discord.Message) -> None:
+        try:
+            await message.reply(NOT_SAVED, mention_author=False, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as exc:
+            logger.warning("could not tell %s the message was not saved: %s", message.id, exc)
 
     async def _answer(
         self,

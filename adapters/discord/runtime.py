@@ -16,7 +16,7 @@ from adapters.discord.config import DiscordConfig
 from adapters.discord.keys import KeyResolver, dm_key, key_of_channel
 from adapters.discord.sink import ChannelSink
 from bot.engine import ConversationEngine, Resume, TurnResult
-from bot.errors import BotError, StoreError
+from bot.errors import BotError, ShuttingDown, StoreError
 from bot.model import ConversationKey, IncomingMessage
 from bot.reply.base import MessageSink, StreamedReply
 
@@ -129,7 +129,7 @@ class Runtime:
             accepted = await self.engine.accept(incoming, target=target, overrides=overrides)
         except StoreError as exc:
             logger.warning("conversation %s: question not stored: %s", incoming.key, exc)
-            await self._say(sink, NOT_SAVED)
+            await self._say(sink, exc.user_message if isinstance(exc, ShuttingDown) else NOT_SAVED)
             return None
         if accepted is None:
             return None
@@ -154,6 +154,7 @@ class Runtime:
         sink = ChannelSink(self.client, channel_id, key or dm_key(channel_id))
         if resume is None:
             return self.reply(sink)
+        sink.adopt(resume.message_ids)
         reply = self.replies.create(sink, shown_text=resume.text, adopt=resume.message_ids)
         follow = getattr(sink, "follow", None)
         if follow is not None:

@@ -16,7 +16,7 @@ message that got the final buttons and is then followed by a rollover loses them
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal, TypeVar
 
 import discord
@@ -198,6 +198,12 @@ class ChannelSink:
     def follow(self, reply: object) -> None:
         """Watch the reply this sink serves (see ``ButtonPlan``)."""
         self._plan.follow(reply)
+
+    def adopt(self, message_ids: Sequence[str]) -> None:
+        """The reply takes over these messages of an interrupted answer: the last of them is
+        the answer's last message so far, the one that gets the final buttons when it ends."""
+        if message_ids:
+            self._plan.posted(message_ids[-1], "stop")
 
     def sanitize(self, text: str) -> str:
         """Unchanged: ``AllowedMentions.none()`` on every request is what stops pings."""

@@ -105,3 +105,21 @@ async def test_a_stale_stop_button_becomes_regenerate(bot: Bot) -> None:
     assert callback["type"] == 7
     assert is_final(fake.messages[message.id])
     assert last_answer(fake.bot_messages(thread_id))
+
+
+async def test_regenerate_after_reset_is_refused_and_leaves_the_message_as_it_was(
+    bot: Bot,
+) -> None:
+    fake = bot.fake
+    bot.llm.enqueue(answer("Before the reset."))
+    thread_id = await _thread(fake, "old question")
+    old = (await finished(fake, thread_id))[-1]
+    buttons = old.custom_ids()
+    await fake.slash("reset", channel_id=thread_id)
+    press = await fake.click(old.id, _button(old, "regen"))
+    callback = await fake.responded(press)
+    assert callback["type"] == 4 and callback["data"]["flags"] & 64  # a private refusal
+    assert "reset" in callback["data"]["content"]
+    assert fake.messages[old.id].content == "Before the reset."
+    assert fake.messages[old.id].custom_ids() == buttons
+    assert len(bot.llm.requests) == 1
