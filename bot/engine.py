@@ -43,6 +43,9 @@ logger = logging.getLogger(__name__)
 CONTEXT_MESSAGES = 400
 FINISH_ATTEMPTS = 8
 LOOKUP_RETRIES = (0.2, 0.4, 0.8, 0.0)
+EARLIER_POLL = 0.5
+EARLIER_WAIT_BEATS = 9
+"""How many heartbeats an answer waits for older owed ones (3 leases) before it goes on."""
 INTERRUPTED_NOTICE = "interrupted by a restart; press Regenerate to try again"
 _T = TypeVar("_T")
 SETTINGS_TTL = 10.0
@@ -130,6 +133,8 @@ class _Live:
     closing: bool = False
     answers: Counter[str] = field(default_factory=Counter)
     waiting: int = 0
+    settling: int = 0
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class ConversationEngine:
@@ -355,23 +360,56 @@ class ConversationEngine:
         for generation in live:
             generation.request_shutdown()
         await asyncio.gather(*(asyncio.shield(g.done) for g in live))
+        await self._settled()  # outcomes stored before any lease is given up
         for task in list(self._takeovers):
             task.cancel()
         await self._work.release()
+
+    async def _settled(self) -> None:
+        """Wait until no answer is between its turn's start and its stored outcome."""
+        while self._live.settling:
+            self._live.settled.clear()
+            await self._live.settled.wait()
 
     async def _answer(
         self, turn: _Turn, reply: StreamedReply, overrides: Mapping[str, Any] | None
     ) -> TurnResult:
         self._live.waiting += 1
         acquired = False
+        give_up_at = time.monotonic() + self._work.heartbeat * EARLIER_WAIT_BEATS
         try:
-            async with self._locks.hold(turn.key), self._store.conversation_lock(turn.key):
-                self._live.waiting -= 1
-                acquired = True
-                return await self._in_turn(turn, reply, overrides)
+            while True:
+                async with self._locks.hold(turn.key), self._store.conversation_lock(turn.key):
+                    if await self._may_start(turn, give_up_at):
+                        self._live.waiting -= 1
+                        acquired = True
+                        self._live.settling += 1
+                        try:
+                            return await self._in_turn(turn, reply, overrides)
+                        finally:
+                            self._live.settling -= 1
+                            self._live.settled.set()
+                self._work.wake()  # an older owed answer may need taking over first
+                await asyncio.sleep(EARLIER_POLL)
         finally:
             if not acquired:
                 self._live.waiting -= 1
+
+    async def _may_start(self, turn: _Turn, give_up_at: float) -> bool:
+        """Answers go in order: not while an older answer of the conversation is still owed
+        (say one a dead process held, not yet taken over). Past ``give_up_at`` it goes on."""
+        if self._live.closing:
+            return True
+        try:
+            earlier = await self._store.earlier_owed(turn.key, turn.id)
+        except StoreError:
+            return True  # _start_job deals with an unreachable database
+        if earlier and time.monotonic() >= give_up_at:
+            logger.warning(
+                "conversation %s: answer %d goes ahead of older owed ones", turn.key, turn.id
+            )
+            return True
+        return not earlier
 
     async def _in_turn(
         self, turn: _Turn, reply: StreamedReply, overrides: Mapping[str, Any] | None
@@ -539,10 +577,24 @@ class ConversationEngine:
         async with asyncio.TaskGroup() as group:
             group.create_task(self._checkpoints.run())
             group.create_task(
+                self._work.poll_stops(lambda: bool(self._live.generations), self._stop_requested)
+            )
+            group.create_task(
                 self._work.run(
                     lambda: list(self._rebuilders), self._take_over, self._stop_requested
                 )
             )
+
+    async def take_over_now(self) -> None:
+        """Run a heartbeat now and wait until every takeover started so far has ended.
+
+        For a front end that runs alone and may exit at once (the console reading a short
+        pipe): the answers its killed predecessor owed are closed before it reads input,
+        instead of by a heartbeat its own exit would cancel.
+        """
+        await self._work.beat(list(self._rebuilders), self._take_over, self._stop_requested)
+        while pending := [task for task in self._takeovers if not task.done()]:
+            await asyncio.wait(pending)
 
     def _take_over(self, jobs: list[Job]) -> None:
         if self._live.closing:

@@ -32,6 +32,7 @@ from bot.store.tables import utc_now
 logger = logging.getLogger(__name__)
 
 CLAIM_BATCH = 100
+STOP_POLL = 1.0
 DEFAULT_LEASE_SECONDS = 30.0
 
 
@@ -51,8 +52,13 @@ class WorkKeeper:
         self._lease = timedelta(seconds=lease_seconds)
         self._single = single_process
         self._clock = clock
+        self._skew = timedelta(0)
+        """The database's clock minus ours, learnt at every heartbeat: every lease is set and
+        compared on the database's clock, so replicas on hosts whose clocks differ never take
+        each other's live work."""
         self._swept: set[str] = set()
         self._wake = asyncio.Event()
+        self._beating = asyncio.Lock()
         self.healthy = True
         self.last_ok = time.monotonic()
         """When a heartbeat (a database write) last succeeded."""
@@ -71,7 +77,7 @@ class WorkKeeper:
         """The job row for an answer this process accepts now."""
         return JobSpec(
             owner=self.owner,
-            lease_until=self._clock() + self._lease,
+            lease_until=self._now() + self._lease,
             target=dict(target),
             requester=requester,
             overrides=dict(overrides or {}),
@@ -101,8 +107,20 @@ class WorkKeeper:
         take_over: Callable[[list[Job]], None],
         stop: Callable[[list[int]], None],
     ) -> None:
-        until = self._clock() + self._lease
+        """One heartbeat. Beats never overlap (``run`` and ``ConversationEngine.take_over_now``
+        may both beat), so once a beat returns, every job claimed so far is handed over."""
+        async with self._beating:
+            await self._beat(platforms, take_over, stop)
+
+    async def _beat(
+        self,
+        platforms: Sequence[str],
+        take_over: Callable[[list[Job]], None],
+        stop: Callable[[list[int]], None],
+    ) -> None:
         try:
+            self._skew = await self._store.database_now() - self._clock()
+            until = self._now() + self._lease
             stop(await self._store.renew_leases(self.owner, until))
             if platforms:
                 take_over(await self._claim(platforms, until))
@@ -121,20 +139,40 @@ class WorkKeeper:
         claimed: list[Job] = []
         if fresh:
             claimed += await self._store.claim_jobs(
-                self.owner, until, fresh, any_owner=True, limit=CLAIM_BATCH
+                self.owner, until, fresh, any_owner=True, limit=CLAIM_BATCH, now=self._now()
             )
             self._swept.update(fresh)
         claimed += await self._store.claim_jobs(
-            self.owner, until, platforms, any_owner=False, limit=CLAIM_BATCH
+            self.owner, until, platforms, any_owner=False, limit=CLAIM_BATCH, now=self._now()
         )
         return claimed
 
+    def _now(self) -> datetime:
+        return self._clock() + self._skew
+
+    async def poll_stops(self, live: Callable[[], bool], stop: Callable[[list[int]], None]) -> None:
+        """Until cancelled: while this process streams answers, read their stop flags every
+        ``STOP_POLL`` seconds, so a Stop clicked on another replica acts within about a second
+        instead of a heartbeat. (A single-process database never needs it: the click arrives
+        where the answer streams.)"""
+        if self._single:
+            return
+        while True:
+            await asyncio.sleep(STOP_POLL)
+            if live():
+                with contextlib.suppress(StoreError):
+                    stop(await self._store.stop_requests(self.owner))
+
     async def release(self) -> None:
-        """Give up every lease at once (shutdown): queued answers go to the next process."""
+        """Give up every lease at once (shutdown): queued answers go to the next process.
+
+        If the database is away this is logged at info level only: the leases then lapse on
+        their own (the next start or another replica takes them a lease later), and a console
+        that already said the database failed prints nothing more."""
         try:
             released = await self._store.release_jobs(self.owner)
         except StoreError as exc:
-            logger.warning("could not release answer leases at shutdown: %s", exc)
+            logger.info("could not release answer leases at shutdown (they will lapse): %s", exc)
             return
         if released:
             logger.info("left %d queued answer(s) for the next start or another replica", released)

@@ -30,9 +30,11 @@ async def chat(
     """Run the chat loop; True when every answer completed."""
     interactive = stdin.isatty() and stdout.isatty()
     user = _user_name()
-    # Answers owed by a console that went away (killed mid-answer) are closed as failed: no
-    # one is there to read them, and this console's output is its own conversation's.
+    # Answers owed by a console that went away (killed mid-answer) are closed as failed, before
+    # any input is read (so even a run that exits at once does it): no one is there to read
+    # them, and this console's output is its own conversation's.
     engine.serve_platform(key.platform, lambda target, resume: None)
+    await engine.take_over_now()
     all_ok = True
     if interactive:
         stdout.write(f"Threadline console, conversation {key.channel!r}. /help for commands.\n")

@@ -81,6 +81,7 @@ class InteractionSink:
         self.channel_id = token.channel_id
         self._limits = sink_limits(token.channel_id)
         self._plan = ButtonPlan()
+        self.buttons = self._plan
         self._original_pending = not original_used
         self._hooked: set[str] = set()
 

@@ -141,6 +141,10 @@ class Runtime:
             return None
 
     async def _say(self, sink: MessageSink, text: str) -> None:
+        """Post a notice that is not an answer: no Stop or Regenerate buttons on it."""
+        plan = getattr(sink, "buttons", None)
+        if plan is not None:
+            plan.plain = True
         try:
             await sink.post(text, final=True)
         except BotError as exc:

@@ -77,6 +77,8 @@ class ButtonPlan:
         self._latest: str | None = None
         self._decorated: str | None = None
         self._reply: object = None
+        self.plain = False
+        """Set for a notice that is not an answer (no Stop, no Regenerate)."""
 
     def follow(self, reply: object) -> None:
         self._reply = reply
@@ -85,6 +87,8 @@ class ButtonPlan:
         return self._reply is not None and getattr(self._reply, "status", None) == "open"
 
     def for_post(self, final: bool) -> Buttons:
+        if self.plain:
+            return "none"
         if not final:
             return "stop"
         return "none" if self._reply_open() else "final"
@@ -190,6 +194,7 @@ class ChannelSink:
         self._reply_to = reply_to
         self._limits = sink_limits(channel_id)
         self._plan = ButtonPlan()
+        self.buttons = self._plan
 
     @property
     def limits(self) -> SinkLimits:

@@ -2,7 +2,9 @@
 native streaming with a chat.update fallback, buttons and the ``/threadline`` command.
 
 Configuration (validated by ``create``): ``SLACK_BOT_TOKEN`` plus ``SLACK_APP_TOKEN`` (Socket
-Mode) or ``SLACK_SIGNING_SECRET`` (HTTP mode); see ``docs/slack.md`` for everything else.
+Mode) or ``SLACK_SIGNING_SECRET`` (HTTP mode); or, to install into several workspaces,
+``SLACK_CLIENT_ID``, ``SLACK_CLIENT_SECRET`` and ``SLACK_SIGNING_SECRET`` (installations are kept
+in ``DATABASE_URL``); see ``docs/slack.md`` for everything else.
 """
 
 from __future__ import annotations
@@ -16,4 +18,5 @@ __all__ = ["SlackAdapter", "SlackConfig", "create", "load_config"]
 
 def create(context: AdapterContext) -> Adapter:
     """Validate the Slack variables and build the adapter (nothing connects yet)."""
-    return SlackAdapter(context.engine, context.replies, load_config(context.env))
+    config = load_config(context.env)
+    return SlackAdapter(context.engine, context.replies, config, context.settings.database_url)

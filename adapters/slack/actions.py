@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
-from slack_sdk.web.async_client import AsyncWebClient
+from slack_bolt.context.async_context import AsyncBoltContext
 
 from adapters.slack.api import best_effort
 from adapters.slack.blocks import (
@@ -25,10 +25,10 @@ from adapters.slack.blocks import (
     parse_button_value,
 )
 from adapters.slack.replies import ReplyBuilder
-from adapters.slack.routing import Identity
 from adapters.slack.sink import Target
 from adapters.slack.targets import to_stored
 from adapters.slack.tasks import TaskSet
+from adapters.slack.workspaces import Workspace, Workspaces
 from bot.engine import ConversationEngine, StopResult
 from bot.errors import BotError, SettingError
 
@@ -44,7 +44,7 @@ Ack = Callable[..., Awaitable[Any]]
 
 
 class Admins(Protocol):
-    async def allows(self, user_id: str) -> bool: ...
+    async def allows(self, ws: Workspace, user_id: str) -> bool: ...
 
 
 class ButtonActions:
@@ -54,53 +54,55 @@ class ButtonActions:
         self,
         *,
         engine: ConversationEngine,
-        me: Identity,
+        workspaces: Workspaces,
         replies: ReplyBuilder,
         tasks: TaskSet,
-        client: AsyncWebClient,
         admins: Admins,
     ) -> None:
         self._engine = engine
-        self._me = me
+        self._workspaces = workspaces
         self._replies = replies
         self._tasks = tasks
-        self._client = client
         self._admins = admins
 
-    async def on_action(self, ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
+    async def on_action(
+        self, ack: Ack, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
         await ack()
-        self._tasks.spawn(self._act(body, action), name="slack-action")
+        ws = await self._workspaces.find(context.team_id)
+        if ws is not None:
+            self._tasks.spawn(self._act(ws, body, action), name="slack-action")
 
-    async def _act(self, body: dict[str, Any], action: dict[str, Any]) -> None:
+    async def _act(self, ws: Workspace, body: dict[str, Any], action: dict[str, Any]) -> None:
         try:
             channel, thread = parse_button_value(str(action.get("value") or ""))
         except ValueError as exc:
             logger.warning("ignoring a button click: %s", exc)
             return
         user = _user(body)
-        target = Target(self._me.workspace, channel, thread, user["id"], user["team"])
+        target = Target(ws.me.workspace, channel, thread, user["id"], user["team"])
         action_id = str(action.get("action_id") or "")
         if action_id == ACTION_STOP:
-            await self._stop(target, _message_ts(body))
+            await self._stop(ws, target, _message_ts(body))
         elif action_id == ACTION_REGENERATE:
-            await self._regenerate(target, _message_ts(body))
+            await self._regenerate(ws, target, _message_ts(body))
         elif action_id in (ACTION_FEEDBACK_UP, ACTION_FEEDBACK_DOWN):
             value = 1 if action_id == ACTION_FEEDBACK_UP else -1
-            await self._feedback(target, _message_ts(body), value)
+            await self._feedback(ws, target, _message_ts(body), value)
 
-    async def _stop(self, target: Target, message_ts: str) -> None:
-        can_admin = await self._admins.allows(target.user)
+    async def _stop(self, ws: Workspace, target: Target, message_ts: str) -> None:
+        can_admin = await self._admins.allows(ws, target.user)
         result = await self._engine.stop_answer(
             target.key, message_ts, user_id=target.user, can_admin=can_admin
         )
         if result is StopResult.NOT_RUNNING:
-            await self.tell(target, NOTHING_TO_STOP)
+            await self.tell(ws, target, NOTHING_TO_STOP)
         elif result is StopResult.NOT_ALLOWED:
             asker = await self._engine.requester_of(target.key, message_ts)
-            await self.tell(target, ONLY_ASKER.format(user=asker))
+            await self.tell(ws, target, ONLY_ASKER.format(user=asker))
 
-    async def _regenerate(self, target: Target, message_ts: str) -> None:
-        can_admin = await self._admins.allows(target.user)
+    async def _regenerate(self, ws: Workspace, target: Target, message_ts: str) -> None:
+        can_admin = await self._admins.allows(ws, target.user)
         reply = self._replies.build(target)
         try:
             await self._engine.regenerate(
@@ -112,23 +114,23 @@ class ButtonActions:
                 target=to_stored(target),
             )
         except SettingError as exc:
-            await self.tell(target, exc.user_message)
+            await self.tell(ws, target, exc.user_message)
         except BotError as exc:
             logger.error("regenerate in %s failed: %s", target.key, exc)
-            await self.tell(target, exc.user_message)
+            await self.tell(ws, target, exc.user_message)
 
-    async def _feedback(self, target: Target, message_ts: str, value: int) -> None:
+    async def _feedback(self, ws: Workspace, target: Target, message_ts: str, value: int) -> None:
         found = False
         for pause in FEEDBACK_RETRIES if message_ts else ():
             found = await self._engine.feedback(target.key, message_ts, value)
             if found:
                 break
             await asyncio.sleep(pause)  # the answer may be shown a moment before it is stored
-        await self.tell(target, THANKS if found else FEEDBACK_LOST)
+        await self.tell(ws, target, THANKS if found else FEEDBACK_LOST)
 
-    async def tell(self, target: Target, text: str) -> None:
+    async def tell(self, ws: Workspace, target: Target, text: str) -> None:
         """An ephemeral note to the user who clicked, in the answer's thread."""
-        request = self._client.chat_postEphemeral(
+        request = ws.client.chat_postEphemeral(
             channel=target.channel,
             user=target.user,
             text=text,

@@ -1,5 +1,10 @@
 """The Slack adapter: one Bolt ``AsyncApp`` over Socket Mode or HTTP, wired to the engine.
 
+One workspace on ``SLACK_BOT_TOKEN`` (``auth.test`` says who the bot is), or, with
+``SLACK_CLIENT_ID``/``SLACK_CLIENT_SECRET``, every workspace installed through Bolt's OAuth flow
+(``adapters.slack.oauth``): each request is then answered as, and with the token of, the bot of
+its workspace (``adapters.slack.workspaces``).
+
 ``run`` owns every resource it opens (an aiohttp session, the Web API client, the transport)
 and closes them when ``stop`` is set. Listeners only do quick work (store the question,
 then start the answer in the background), so Slack always gets its ack within 3 seconds. Bolt
@@ -11,13 +16,14 @@ delivers the event again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from typing import Protocol
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -29,12 +35,15 @@ from adapters.slack.config import SlackConfig
 from adapters.slack.events import SlackEvents
 from adapters.slack.failures import install_error_handler
 from adapters.slack.http_mode import HttpTransport
+from adapters.slack.installed import InstalledWorkspaces, client_options
 from adapters.slack.notices import install_notices
+from adapters.slack.oauth import Revocations, WorkspaceAuthorize, oauth_settings, open_stores
 from adapters.slack.replies import ReplyBuilder, ReplyMaker
 from adapters.slack.routing import Identity
 from adapters.slack.socket_mode import SocketTransport
 from adapters.slack.tasks import TaskSet
 from adapters.slack.users import UserDirectory
+from adapters.slack.workspaces import OneWorkspace, Workspace, Workspaces
 from bot.engine import ConversationEngine
 from bot.errors import ConfigError
 
@@ -55,24 +64,41 @@ class SlackAdapter:
     name = "slack"
 
     def __init__(
-        self, engine: ConversationEngine, replies: ReplyMaker, config: SlackConfig
+        self,
+        engine: ConversationEngine,
+        replies: ReplyMaker,
+        config: SlackConfig,
+        database_url: str = "",
     ) -> None:
         self._engine = engine
         self._replies = replies
         self.config = config
+        self._database_url = database_url
         self.transport: Transport | None = None
         self.replies: ReplyBuilder | None = None
         self.ready = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         config = self.config
-        async with aiohttp.ClientSession() as session:
-            client = build_client(
-                session, config.api_url, config.bot_token.get(), config.api_timeout
-            )
-            me = await identify(client)
+        async with aiohttp.ClientSession() as session, contextlib.AsyncExitStack() as stack:
+            client = build_client(session, config.api_url, None, config.api_timeout)
             tasks = TaskSet()
-            app = self._build_app(session, client, me, tasks)
+            settings: AsyncOAuthSettings | None = None
+            revocations: Revocations | None = None
+            workspaces: Workspaces
+            if config.oauth:
+                if not self._database_url:
+                    raise ConfigError("Slack's OAuth install needs the database (DATABASE_URL).")
+                stores = await stack.enter_async_context(
+                    open_stores(self._database_url, config.client_id)
+                )
+                options = client_options(session, config.api_url, config.api_timeout)
+                workspaces = InstalledWorkspaces(stores.installations, options, tasks)
+                settings = oauth_settings(config, stores)
+                revocations = Revocations(stores.installations, workspaces)
+            else:
+                workspaces = await self._one_workspace(session, tasks)
+            app = self._build_app(client, workspaces, tasks, settings, revocations)
             self.transport = self._transport(app, client)
             try:
                 await self.transport.start()
@@ -85,6 +111,14 @@ class SlackAdapter:
                 await self.transport.close()
                 await tasks.close(DRAIN_SECONDS)
 
+    async def _one_workspace(self, session: aiohttp.ClientSession, tasks: TaskSet) -> OneWorkspace:
+        """The single-token mode's workspace: ``SLACK_BOT_TOKEN`` and who ``auth.test`` says."""
+        config = self.config
+        token = config.bot_token.get()
+        client = build_client(session, config.api_url, token, config.api_timeout)
+        me = await identify(client)
+        return OneWorkspace(Workspace(me, token, client, UserDirectory(client, tasks)))
+
     def _transport(self, app: AsyncApp, client: AsyncWebClient) -> Transport:
         config = self.config
         if config.socket_mode:
@@ -95,63 +129,66 @@ class SlackAdapter:
             config.http_port,
             signing_secret=config.signing_secret.get(),
             health=self._engine.healthy,
+            oauth=app.oauth_flow,
         )
 
     def _build_app(
-        self, session: aiohttp.ClientSession, client: AsyncWebClient, me: Identity, tasks: TaskSet
+        self,
+        client: AsyncWebClient,
+        workspaces: Workspaces,
+        tasks: TaskSet,
+        settings: AsyncOAuthSettings | None,
+        revocations: Revocations | None,
     ) -> AsyncApp:
         config = self.config
         replies = ReplyBuilder(
-            client,
+            workspaces.client,
             self._replies,
             native=config.native_streaming,
             budgets=StreamBudgets(),
             allow_mentions=config.allow_mentions,
         )
         self.replies = replies
-        users = UserDirectory(client, tasks)
-        app = new_app(session, config, me)
+        app = new_app(client, config, workspaces, settings)
         events = SlackEvents(
             engine=self._engine,
-            me=me,
+            workspaces=workspaces,
             config=config,
             replies=replies,
-            users=users,
             tasks=tasks,
-            client=client,
         )
-        admins = AdminPolicy(config.admin_users, users)
+        admins = AdminPolicy(config.admin_users)
         actions = ButtonActions(
-            engine=self._engine, me=me, replies=replies, tasks=tasks, client=client, admins=admins
+            engine=self._engine, workspaces=workspaces, replies=replies, tasks=tasks, admins=admins
         )
-        commands = SlashCommands(engine=self._engine, me=me, admins=admins, tasks=tasks)
-        register(app, events, actions, commands)
+        commands = SlashCommands(
+            engine=self._engine, workspaces=workspaces, admins=admins, tasks=tasks
+        )
+        register(app, events, actions, commands, revocations)
         return app
 
 
-def new_app(session: aiohttp.ClientSession, config: SlackConfig, me: Identity) -> AsyncApp:
-    """A Bolt app that authorizes every request with the identity ``auth.test`` gave us.
+def new_app(
+    client: AsyncWebClient,
+    config: SlackConfig,
+    workspaces: Workspaces,
+    settings: AsyncOAuthSettings | None = None,
+) -> AsyncApp:
+    """A Bolt app that authorizes every request as the bot of its workspace (``Workspaces``),
+    serving the OAuth install flow when ``settings`` are given.
 
     Listeners run before the response (so a failed store can answer 503); requests no
     listener takes and every exception go to ``adapters.slack.failures`` (one
     log line each, never a traceback), and ``app_rate_limited`` notices get 200.
     """
-    token = config.bot_token.get()
-
-    async def authorize() -> AuthorizeResult:
-        return AuthorizeResult(
-            enterprise_id=None,
-            team_id=me.workspace,
-            bot_user_id=me.user_id,
-            bot_id=me.bot_id,
-            bot_token=token,
-        )
-
     app = AsyncApp(
         name="threadline",
         logger=bolt_logger(),
-        client=build_client(session, config.api_url, None, config.api_timeout),
-        authorize=authorize,
+        client=client,
+        # An AsyncAuthorize instance is taken as is (and may sit next to oauth_settings);
+        # the annotation only names plain functions.
+        authorize=WorkspaceAuthorize(workspaces),  # type: ignore[arg-type]
+        oauth_settings=settings,
         signing_secret=config.signing_secret.get(),
         request_verification_enabled=not config.socket_mode,
         process_before_response=True,
@@ -179,9 +216,17 @@ def bolt_logger() -> logging.Logger:
 
 
 def register(
-    app: AsyncApp, events: SlackEvents, actions: ButtonActions, commands: SlashCommands
+    app: AsyncApp,
+    events: SlackEvents,
+    actions: ButtonActions,
+    commands: SlashCommands,
+    revocations: Revocations | None = None,
 ) -> None:
-    """Every event the manifest subscribes to has a listener, so each one is acknowledged."""
+    """Every event the manifest subscribes to has a listener, so each one is acknowledged
+    (``tokens_revoked`` / ``app_uninstalled`` delete tokens only when installed by OAuth)."""
+    if revocations is not None:
+        app.event("tokens_revoked")(revocations.on_tokens_revoked)
+        app.event("app_uninstalled")(revocations.on_app_uninstalled)
     app.event("app_mention")(events.on_mention)
     app.event("message")(events.on_message)
     app.event("assistant_thread_started")(events.on_assistant_thread_started)

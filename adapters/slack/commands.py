@@ -15,10 +15,11 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from adapters.slack.routing import Identity
+from slack_bolt.context.async_context import AsyncBoltContext
+
 from adapters.slack.sink import PLATFORM
 from adapters.slack.tasks import TaskSet
-from adapters.slack.users import UserDirectory
+from adapters.slack.workspaces import Workspace, Workspaces
 from bot.commands import CommandContext, run_command
 from bot.engine import ConversationEngine
 from bot.errors import BotError
@@ -34,33 +35,45 @@ Responder = Callable[..., Awaitable[Any]]
 
 
 class AdminPolicy:
-    """Who may change settings."""
+    """Who may change settings (``SLACK_ADMIN_USERS``, else the workspace's own admins)."""
 
-    def __init__(self, admins: frozenset[str], users: UserDirectory) -> None:
+    def __init__(self, admins: frozenset[str]) -> None:
         self._admins = admins
-        self._users = users
 
-    async def allows(self, user_id: str) -> bool:
+    async def allows(self, ws: Workspace, user_id: str) -> bool:
         if self._admins:
             return user_id in self._admins
-        return await self._users.is_admin(user_id)
+        return await ws.users.is_admin(user_id)
 
 
 class SlashCommands:
     """Runs slash commands through ``bot.commands.run_command``."""
 
     def __init__(
-        self, *, engine: ConversationEngine, me: Identity, admins: AdminPolicy, tasks: TaskSet
+        self,
+        *,
+        engine: ConversationEngine,
+        workspaces: Workspaces,
+        admins: AdminPolicy,
+        tasks: TaskSet,
     ) -> None:
         self._engine = engine
-        self._me = me
+        self._workspaces = workspaces
         self._admins = admins
         self._tasks = tasks
 
     async def on_command(
-        self, ack: Responder, respond: Responder | None, command: dict[str, Any]
+        self,
+        ack: Responder,
+        respond: Responder | None,
+        command: dict[str, Any],
+        context: AsyncBoltContext,
     ) -> None:
-        work = self._tasks.spawn(self.answer(command), name="slack-command")
+        ws = await self._workspaces.find(context.team_id)
+        if ws is None:
+            await ack()
+            return
+        work = self._tasks.spawn(self.answer(ws, command), name="slack-command")
         done, _ = await asyncio.wait({work}, timeout=ACK_BUDGET_SECONDS)
         if done:
             await ack(text=_text_of(work), response_type=EPHEMERAL)
@@ -69,13 +82,13 @@ class SlashCommands:
         if respond is not None:
             self._tasks.spawn(_follow_up(work, respond), name="slack-command-follow-up")
 
-    async def answer(self, command: Mapping[str, Any]) -> str:
-        """The text to show for one command."""
+    async def answer(self, ws: Workspace, command: Mapping[str, Any]) -> str:
+        """The text to show for one command, in the workspace it came from."""
         text = str(command.get("text") or "").strip()
         user = str(command.get("user_id") or "")
-        key = ConversationKey(PLATFORM, self._me.workspace, str(command.get("channel_id") or ""))
+        key = ConversationKey(PLATFORM, ws.me.workspace, str(command.get("channel_id") or ""))
         try:
-            can_admin = await self._admins.allows(user) if _needs_admin(text) else False
+            can_admin = await self._admins.allows(ws, user) if _needs_admin(text) else False
             return await run_command(self._engine, CommandContext(key, user, can_admin), text)
         except BotError as exc:
             logger.error("command %r failed: %s", text[:40], exc)

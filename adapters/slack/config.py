@@ -4,14 +4,18 @@ Socket Mode when ``SLACK_APP_TOKEN`` is set (no public URL needed); otherwise HT
 needs ``SLACK_SIGNING_SECRET`` and serves ``/slack/events`` on ``HTTP_PORT``. Every problem is
 a ``ConfigError`` naming the variable.
 
+Two ways to sign in: one workspace on ``SLACK_BOT_TOKEN`` (the simple default), or any number
+of workspaces installed through the OAuth flow, with ``SLACK_CLIENT_ID`` and
+``SLACK_CLIENT_SECRET`` instead of a bot token (HTTP mode only: the install pages need the
+HTTP server). Setting both is refused rather than guessed.
+
 ``SLACK_ALLOW_MENTIONS`` (default off) lets user mentions the model writes notify people;
 off, only the person who asked can be mentioned (see ``adapters.slack.text``).
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.config import EnvReader, Secret
 from bot.errors import ConfigError
@@ -42,15 +46,26 @@ class SlackConfig:
     admin_users: frozenset[str]
     suggested_prompts: tuple[str, ...]
     api_timeout: int
+    client_id: str = ""
+    client_secret: Secret = field(default_factory=lambda: Secret(""))
+    redirect_uri: str = ""
 
     @property
     def socket_mode(self) -> bool:
         return bool(self.app_token)
 
+    @property
+    def oauth(self) -> bool:
+        """Installed per workspace through the OAuth flow (no single bot token)."""
+        return bool(self.client_id)
+
 
 def load_config(env: EnvReader) -> SlackConfig:
     """Read and check every ``SLACK_*`` variable (and ``HTTP_PORT``)."""
-    bot_token = _token(env, "SLACK_BOT_TOKEN", "xoxb-", "the bot token (OAuth & Permissions)")
+    client_id, client_secret = _oauth_client(env)
+    bot_token = Secret("")
+    if not client_id:
+        bot_token = _token(env, "SLACK_BOT_TOKEN", "xoxb-", "the bot token (OAuth & Permissions)")
     app_token = env.secret("SLACK_APP_TOKEN")
     if app_token:
         _token(env, "SLACK_APP_TOKEN", "xapp-", "an app-level token with connections:write")
@@ -60,7 +75,11 @@ def load_config(env: EnvReader) -> SlackConfig:
             "Slack needs SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode): "
             "set one of them, see docs/slack.md."
         )
-    _refuse_oauth_variables()
+    if client_id and (app_token or not signing_secret):
+        raise ConfigError(
+            "SLACK_CLIENT_ID (installing into several workspaces) needs HTTP mode: unset "
+            "SLACK_APP_TOKEN and set SLACK_SIGNING_SECRET, see docs/slack.md."
+        )
     return SlackConfig(
         bot_token=bot_token,
         app_token=app_token,
@@ -75,17 +94,36 @@ def load_config(env: EnvReader) -> SlackConfig:
         admin_users=frozenset(_admin_users(env)),
         suggested_prompts=_prompts(env),
         api_timeout=env.integer("SLACK_API_TIMEOUT", 15, low=1, high=120),
+        client_id=client_id,
+        client_secret=client_secret,
+        redirect_uri=env.url("SLACK_REDIRECT_URI", "") if client_id else "",
     )
 
 
-def _refuse_oauth_variables() -> None:
-    """Bolt turns on its multi-workspace OAuth flow by itself when these are in the process
-    environment; Threadline is a single-workspace bot on SLACK_BOT_TOKEN, so say so instead."""
-    if os.environ.get("SLACK_CLIENT_ID") and os.environ.get("SLACK_CLIENT_SECRET"):
+def _oauth_client(env: EnvReader) -> tuple[str, Secret]:
+    """``SLACK_CLIENT_ID`` and ``SLACK_CLIENT_SECRET`` (both or neither), never next to a bot
+    token: with a bot token slack-bolt would still switch into its OAuth flow on its own."""
+    client_id, client_secret = env.text("SLACK_CLIENT_ID"), env.secret("SLACK_CLIENT_SECRET")
+    if not client_id and not client_secret:
+        return "", Secret("")
+    if not client_id or not client_secret:
+        missing = "SLACK_CLIENT_SECRET" if client_id else "SLACK_CLIENT_ID"
         raise ConfigError(
-            "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are set, which would switch slack-bolt into "
-            "its OAuth installation flow; Threadline runs on SLACK_BOT_TOKEN: unset them."
+            f"{missing} is not set: installing into several workspaces needs SLACK_CLIENT_ID "
+            "and SLACK_CLIENT_SECRET (Basic Information → App Credentials)."
         )
+    if env.is_set("SLACK_BOT_TOKEN"):
+        raise ConfigError(
+            "SLACK_BOT_TOKEN and SLACK_CLIENT_ID are both set: use SLACK_BOT_TOKEN for one "
+            "workspace, or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET to install into several "
+            "(see docs/slack.md), not both."
+        )
+    if not client_id.replace(".", "").isdigit():
+        raise ConfigError(
+            f"SLACK_CLIENT_ID={client_id[:40]!r} is not valid: expected the app's Client ID "
+            "(digits and a dot, Basic Information → App Credentials)."
+        )
+    return client_id, client_secret
 
 
 def _token(env: EnvReader, name: str, prefix: str, what: str) -> Secret:

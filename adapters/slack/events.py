@@ -17,14 +17,13 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 
-from slack_sdk.web.async_client import AsyncWebClient
+from slack_bolt.context.async_context import AsyncBoltContext
 
 from adapters.slack.api import best_effort
 from adapters.slack.config import SlackConfig
 from adapters.slack.replies import ReplyBuilder
 from adapters.slack.routing import (
     Event,
-    Identity,
     Kind,
     author_of,
     bot_name,
@@ -39,7 +38,7 @@ from adapters.slack.sink import PLATFORM, Target
 from adapters.slack.targets import to_stored
 from adapters.slack.tasks import TaskSet
 from adapters.slack.text import clean_incoming, mentions, mentions_someone_else, title_from
-from adapters.slack.users import UserDirectory
+from adapters.slack.workspaces import Workspace, Workspaces
 from bot.engine import Accepted, ConversationEngine
 from bot.errors import BotError, ReplyClosedError
 from bot.model import ConversationKey, IncomingMessage
@@ -59,57 +58,66 @@ class Action(Enum):
 
 
 class SlackEvents:
-    """Turns Events API payloads into engine calls."""
+    """Turns Events API payloads into engine calls, as the bot of the event's workspace."""
 
     def __init__(
         self,
         *,
         engine: ConversationEngine,
-        me: Identity,
+        workspaces: Workspaces,
         config: SlackConfig,
         replies: ReplyBuilder,
-        users: UserDirectory,
         tasks: TaskSet,
-        client: AsyncWebClient,
     ) -> None:
         self._engine = engine
-        self._me = me
+        self._workspaces = workspaces
         self._config = config
         self._replies = replies
-        self._users = users
         self._tasks = tasks
-        self._client = client
         self._assistant_threads: set[tuple[str, str]] = set()
 
     # -- listeners (Bolt injects arguments by name) -------------------------------------
     # Each listener only starts tracked work, so shutdown can wait for every database call.
 
-    async def on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
-        await self._on_message(body, event, mentioned=True)
+    async def on_mention(
+        self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        ws = await self._workspaces.find(context.team_id)
+        if ws is not None:
+            await self._on_message(ws, body, event, mentioned=True)
 
-    async def on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
-        await self._message_event(body, event)
+    async def on_message(
+        self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        ws = await self._workspaces.find(context.team_id)
+        if ws is not None:
+            await self._message_event(ws, body, event)
 
     async def on_assistant_thread_started(
-        self, body: dict[str, Any], event: dict[str, Any]
+        self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext
     ) -> None:
-        self._tasks.spawn(self._assistant_thread_started(body, event), name="slack-assistant")
+        ws = await self._workspaces.find(context.team_id)
+        if ws is not None:
+            work = self._assistant_thread_started(ws, body, event)
+            self._tasks.spawn(work, name="slack-assistant")
 
     async def on_other_event(self) -> None:
         """Events we subscribe to but don't act on are simply acknowledged."""
 
     # -- messages -----------------------------------------------------------------------
 
-    async def _message_event(self, body: dict[str, Any], event: Event) -> None:
-        kind = kind_of(event, self._me)
+    async def _message_event(self, ws: Workspace, body: dict[str, Any], event: Event) -> None:
+        kind = kind_of(event, ws.me)
         if kind is Kind.EDITED:
-            self._tasks.spawn(self._edited(event), name="slack-edit")
+            self._tasks.spawn(self._edited(ws, event), name="slack-edit")
         elif kind is Kind.DELETED:
-            self._tasks.spawn(self._deleted(event), name="slack-delete")
+            self._tasks.spawn(self._deleted(ws, event), name="slack-delete")
         else:
-            await self._on_message(body, event, mentioned=False)
+            await self._on_message(ws, body, event, mentioned=False)
 
-    async def _assistant_thread_started(self, body: dict[str, Any], event: Event) -> None:
+    async def _assistant_thread_started(
+        self, ws: Workspace, body: dict[str, Any], event: Event
+    ) -> None:
         thread = event.get("assistant_thread")
         if not isinstance(thread, Mapping):
             return
@@ -118,23 +126,25 @@ class SlackEvents:
             return
         self._remember_assistant_thread(channel, ts)
         prompts = [{"title": p, "message": p} for p in self._config.suggested_prompts]
-        request = self._client.assistant_threads_setSuggestedPrompts(
+        request = ws.client.assistant_threads_setSuggestedPrompts(
             channel_id=channel, thread_ts=ts, title=PROMPTS_TITLE, prompts=prompts
         )
         await best_effort("assistant.threads.setSuggestedPrompts", request)
 
-    async def _on_message(self, body: dict[str, Any], event: Event, *, mentioned: bool) -> None:
-        kind = kind_of(event, self._me)
+    async def _on_message(
+        self, ws: Workspace, body: dict[str, Any], event: Event, *, mentioned: bool
+    ) -> None:
+        kind = kind_of(event, ws.me)
         wanted = kind is Kind.USER or (kind is Kind.BOT and self._config.answer_bots)
         if not wanted or not event.get("channel") or not event.get("ts"):
             return
         direct = is_direct(event)
-        target = self._target(event, direct)
+        target = self._target(ws, event, direct)
         text = str(event.get("text") or "")
-        action = await self._decide(target, event, direct, mentioned, text)
+        action = await self._decide(ws, target, event, direct, mentioned, text)
         if action is Action.IGNORE:
             return
-        message = await self._incoming(target, event, kind, text)
+        message = await self._incoming(ws, target, event, kind, text)
         claims = self._claims(body, event)
         if action is Action.RECORD:
             await self._engine.record(message, claims=claims)
@@ -144,26 +154,29 @@ class SlackEvents:
         if accepted is None:
             return
         if first:  # a new assistant-panel thread gets its title from the first question
-            self._tasks.spawn(self._set_title(target, message.text), name="slack-title")
+            self._tasks.spawn(self._set_title(ws, target, message.text), name="slack-title")
         self._tasks.spawn(self._answer(target, accepted), name=f"slack-answer-{target.key}")
 
     async def _decide(
-        self, target: Target, event: Event, direct: bool, mentioned: bool, text: str
+        self, ws: Workspace, target: Target, event: Event, direct: bool, mentioned: bool, text: str
     ) -> Action:
-        if direct or mentioned or mentions(text, self._me.user_id):
+        me = ws.me
+        if direct or mentioned or mentions(text, me.user_id):
             return Action.ANSWER
         if not in_thread(event) or not await self._engine.is_participating(target.key):
             return Action.IGNORE
-        if self._config.thread_followups and not mentions_someone_else(text, self._me.user_id):
+        if self._config.thread_followups and not mentions_someone_else(text, me.user_id):
             return Action.ANSWER
         return Action.RECORD
 
-    def _target(self, event: Event, direct: bool) -> Target:
+    def _target(self, ws: Workspace, event: Event, direct: bool) -> Target:
         channel = str(event["channel"])
         thread = conversation_thread(event, direct)
-        assistant = direct and bool(thread) and self._is_assistant_thread(channel, thread, event)
+        assistant = (
+            direct and bool(thread) and self._is_assistant_thread(ws, channel, thread, event)
+        )
         return Target(
-            workspace=self._me.workspace,
+            workspace=ws.me.workspace,
             channel=channel,
             thread=thread,
             user=str(event.get("user") or ""),
@@ -172,17 +185,17 @@ class SlackEvents:
         )
 
     async def _incoming(
-        self, target: Target, event: Event, kind: Kind, text: str
+        self, ws: Workspace, target: Target, event: Event, kind: Kind, text: str
     ) -> IncomingMessage:
         author = author_of(event)
-        name = bot_name(event) if kind is Kind.BOT else await self._users.name(author, event)
+        name = bot_name(event) if kind is Kind.BOT else await ws.users.name(author, event)
         ts = str(event["ts"])
         return IncomingMessage(
             key=target.key,
             message_id=ts,
             author_id=author,
             author_name=name,
-            text=clean_incoming(text, self._me.user_id, self._me.name) or ONLY_A_MENTION,
+            text=clean_incoming(text, ws.me.user_id, ws.me.name) or ONLY_A_MENTION,
             created_at=sent_at(ts),
             is_direct=target.channel.startswith("D"),
         )
@@ -195,8 +208,8 @@ class SlackEvents:
             logger.error("answer in %s failed: %s", target.key, exc)
             await _fail_quietly(reply, exc.user_message)
 
-    async def _set_title(self, target: Target, text: str) -> None:
-        request = self._client.assistant_threads_setTitle(
+    async def _set_title(self, ws: Workspace, target: Target, text: str) -> None:
+        request = ws.client.assistant_threads_setTitle(
             channel_id=target.channel, thread_ts=target.thread, title=title_from(text)
         )
         await best_effort("assistant.threads.setTitle", request)
@@ -215,34 +228,30 @@ class SlackEvents:
 
     # -- history upkeep -----------------------------------------------------------------
 
-    async def _edited(self, event: Event) -> None:
+    async def _edited(self, ws: Workspace, event: Event) -> None:
         message, previous = event.get("message"), event.get("previous_message") or {}
         if not isinstance(message, Mapping) or not event.get("channel"):
             return
-        if is_own(message, self._me) or message.get("bot_id") or not message.get("ts"):
+        if is_own(message, ws.me) or message.get("bot_id") or not message.get("ts"):
             return
         text = str(message.get("text") or "")
         if isinstance(previous, Mapping) and text == previous.get("text"):
             return
-        key = self._key(event, message)
-        cleaned = clean_incoming(text, self._me.user_id, self._me.name)
+        key = _key(ws, event, message)
+        cleaned = clean_incoming(text, ws.me.user_id, ws.me.name)
         await self._engine.message_edited(key, str(message["ts"]), cleaned)
 
-    async def _deleted(self, event: Event) -> None:
+    async def _deleted(self, ws: Workspace, event: Event) -> None:
         previous = event.get("previous_message") or {}
         if not isinstance(previous, Mapping) or not event.get("channel"):
             return
         ts = event.get("deleted_ts") or previous.get("ts")
         if not ts:
             return
-        if is_own(previous, self._me) or previous.get("bot_id"):
+        if is_own(previous, ws.me) or previous.get("bot_id"):
             return
-        key = self._key(event, {"ts": ts, "thread_ts": previous.get("thread_ts")})
+        key = _key(ws, event, {"ts": ts, "thread_ts": previous.get("thread_ts")})
         await self._engine.message_deleted(key, str(ts))
-
-    def _key(self, event: Event, message: Event) -> ConversationKey:
-        thread = conversation_thread(message, is_direct(event))
-        return ConversationKey(PLATFORM, self._me.workspace, str(event["channel"]), thread)
 
     # -- assistant threads --------------------------------------------------------------
 
@@ -251,9 +260,15 @@ class SlackEvents:
             self._assistant_threads.pop()
         self._assistant_threads.add((channel, thread))
 
-    def _is_assistant_thread(self, channel: str, thread: str, event: Event) -> bool:
+    def _is_assistant_thread(self, ws: Workspace, channel: str, thread: str, event: Event) -> bool:
         known = (channel, thread) in self._assistant_threads
-        return known or (bool(self._me.user_id) and event.get("parent_user_id") == self._me.user_id)
+        bot_user = ws.me.user_id
+        return known or (bool(bot_user) and event.get("parent_user_id") == bot_user)
+
+
+def _key(ws: Workspace, event: Event, message: Event) -> ConversationKey:
+    thread = conversation_thread(message, is_direct(event))
+    return ConversationKey(PLATFORM, ws.me.workspace, str(event["channel"]), thread)
 
 
 async def _fail_quietly(reply: StreamedReply, notice: str) -> None:

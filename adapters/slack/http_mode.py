@@ -12,6 +12,11 @@ Refusals never reach a parser or a listener and answer with ``X-Slack-No-Retry: 
 logged as one WARNING line, rate-limited per kind. What fails inside Bolt is answered by the
 app's error handler (``adapters.slack.failures``): 503 only when Slack should retry.
 
+Installed through OAuth (``SLACK_CLIENT_ID``), it also serves Bolt's install flow:
+``GET /slack/install`` (the "Add to Slack" page; the state is kept in the database and in a
+cookie) and ``GET /slack/oauth_redirect`` (where Slack sends the browser back with a ``code``).
+These are browser pages, not signed by Slack: Bolt checks the state instead.
+
 ``GET /healthz`` answers 200 ``{"status": "ok"}`` while the database answers, else 503
 ``{"status": "database unavailable"}``. Several replicas may share one URL behind a load
 balancer: deduplication and per-conversation ordering live in the shared database.
@@ -27,11 +32,12 @@ from typing import Any
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from adapters.slack.failures import NO_RETRY, outcome_of
 from adapters.slack.lograte import RateLimitedLog
-from adapters.slack.manifest import EVENTS_PATH
+from adapters.slack.manifest import EVENTS_PATH, INSTALL_PATH, REDIRECT_PATH
 from adapters.slack.verify import Refusal, RequestGate
 
 logger = logging.getLogger(__name__)
@@ -54,8 +60,10 @@ class HttpTransport:
         *,
         signing_secret: str,
         health: Health,
+        oauth: AsyncOAuthFlow | None = None,
     ) -> None:
         self._app = app
+        self._oauth = oauth
         self._host = host
         self._port = port
         self._gate = RequestGate(signing_secret)
@@ -68,6 +76,9 @@ class HttpTransport:
         web_app = web.Application(client_max_size=MAX_BODY_BYTES)
         web_app.router.add_post(EVENTS_PATH, self._events)
         web_app.router.add_get(HEALTH_PATH, self._healthz)
+        if self._oauth is not None:
+            web_app.router.add_get(INSTALL_PATH, self._install)
+            web_app.router.add_get(REDIRECT_PATH, self._oauth_redirect)
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self._host, self._port)
@@ -119,6 +130,14 @@ class HttpTransport:
             return text
         return _parsed(text, request)
 
+    async def _install(self, request: web.Request) -> web.Response:
+        assert self._oauth is not None
+        return await to_aiohttp_response(await self._oauth.handle_installation(_page(request)))
+
+    async def _oauth_redirect(self, request: web.Request) -> web.Response:
+        assert self._oauth is not None
+        return await to_aiohttp_response(await self._oauth.handle_callback(_page(request)))
+
     async def _healthz(self, request: web.Request) -> web.Response:
         if await self._database_answers():
             return web.json_response({"status": "ok"})
@@ -131,6 +150,11 @@ class HttpTransport:
         except Exception as exc:  # any failure of the probe means "unhealthy", said once
             logger.debug("health probe failed: %s: %s", type(exc).__name__, exc)
             return False
+
+
+def _page(request: web.Request) -> AsyncBoltRequest:
+    """A browser's GET as Bolt's request (its query string and its cookies matter)."""
+    return AsyncBoltRequest(body="", query=request.query_string, headers=dict(request.headers))
 
 
 def _parsed(text: str, request: web.Request) -> AsyncBoltRequest | Refusal:

@@ -25,7 +25,12 @@ BOT_EVENTS: dict[str, str] = {
     "message.im": "direct messages and assistant-panel messages",
     "assistant_thread_started": "the assistant panel opened: suggested prompts",
     "assistant_thread_context_changed": "acknowledged (the panel moved to another channel)",
+    "app_uninstalled": "installed through OAuth: forget the workspace's tokens",
+    "tokens_revoked": "installed through OAuth: forget the revoked tokens",
 }
 
 SLASH_COMMAND = "/threadline"
 EVENTS_PATH = "/slack/events"
+INSTALL_PATH = "/slack/install"
+REDIRECT_PATH = "/slack/oauth_redirect"
+BOT_NAME = "Threadline"

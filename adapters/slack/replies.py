@@ -1,4 +1,9 @@
-"""Choosing how an answer is shown: native streaming in threads, post+update elsewhere."""
+"""Choosing how an answer is shown: native streaming in threads, post+update elsewhere.
+
+Every reply posts with the client of its target's workspace (``Target.workspace``), so an
+answer, including one rebuilt from its stored target after a restart, is written with the
+token of the workspace it was asked in.
+"""
 
 from __future__ import annotations
 
@@ -75,19 +80,23 @@ class StatusReply:
             await self._task
 
 
+Clients = Callable[[str], AsyncWebClient]
+"""The Web API client of a workspace (team id)."""
+
+
 class ReplyBuilder:
     """Builds the ``StreamedReply`` for one answer's target."""
 
     def __init__(
         self,
-        client: AsyncWebClient,
+        clients: Clients,
         maker: ReplyMaker,
         *,
         native: bool,
         budgets: StreamBudgets,
         allow_mentions: bool = False,
     ) -> None:
-        self._client = client
+        self._clients = clients
         self._maker = maker
         self._native = native
         self._budgets = budgets
@@ -96,7 +105,8 @@ class ReplyBuilder:
         self.blocks = BlockSupport()
 
     def build(self, target: Target) -> StreamedReply:
-        sink = SlackSink(self._client, target, self.blocks, allow_mentions=self._allow_mentions)
+        client = self._clients(target.workspace)
+        sink = SlackSink(client, target, self.blocks, allow_mentions=self._allow_mentions)
 
         def fallback(continue_message: str | None, shown_text: str) -> StreamedReply:
             if continue_message is None:
@@ -110,7 +120,7 @@ class ReplyBuilder:
         reply: StreamedReply
         if self._native and self.support.usable(target.channel):
             reply = NativeStreamReply(
-                self._client,
+                client,
                 target,
                 budgets=self._budgets,
                 support=self.support,
@@ -119,7 +129,7 @@ class ReplyBuilder:
             )
         else:
             reply = fallback(None, "")
-        return StatusReply(reply, lambda: self._status(target))
+        return StatusReply(reply, lambda: self._status(client, target))
 
     def rebuild(self, stored: Mapping[str, Any], resume: Resume | None) -> StreamedReply:
         """The reply of an owed answer taken over from another process (``ReplyRebuilder``).
@@ -130,11 +140,12 @@ class ReplyBuilder:
         target = from_stored(stored)
         if resume is None:
             return self.build(target)
-        sink = SlackSink(self._client, target, self.blocks, allow_mentions=self._allow_mentions)
+        client = self._clients(target.workspace)
+        sink = SlackSink(client, target, self.blocks, allow_mentions=self._allow_mentions)
         return self._maker.create(sink, shown_text=resume.text, adopt=resume.message_ids)
 
-    def _status(self, target: Target) -> Coroutine[Any, Any, bool]:
-        request = self._client.assistant_threads_setStatus(
+    def _status(self, client: AsyncWebClient, target: Target) -> Coroutine[Any, Any, bool]:
+        request = client.assistant_threads_setStatus(
             channel_id=target.channel, thread_ts=target.thread, status=THINKING
         )
         return best_effort("assistant.threads.setStatus", request)

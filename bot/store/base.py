@@ -118,10 +118,25 @@ class ConversationStore(Protocol):
         ...
 
     async def claim_jobs(
-        self, owner: str, until: datetime, platforms: Sequence[str], *, any_owner: bool, limit: int
+        self,
+        owner: str,
+        until: datetime,
+        platforms: Sequence[str],
+        *,
+        any_owner: bool,
+        limit: int,
+        now: datetime | None = None,
     ) -> list[Job]:
         """Take over lapsed jobs of ``platforms`` (with ``any_owner``: every job not owned by
         ``owner``, for a single-process database at start), oldest first."""
+        ...
+
+    async def database_now(self) -> datetime:
+        """The database server's current time (UTC)."""
+        ...
+
+    async def stop_requests(self, owner: str) -> list[int]:
+        """Ids of ``owner``'s jobs someone asked to stop (a cheap read, polled while live)."""
         ...
 
     async def release_jobs(self, owner: str) -> int:
@@ -130,6 +145,10 @@ class ConversationStore(Protocol):
 
     async def request_stop(self, answer_id: int) -> bool:
         """Flag a job to stop (its owner sees it at the next heartbeat); False if none."""
+        ...
+
+    async def earlier_owed(self, key: ConversationKey, answer_id: int) -> bool:
+        """Whether an answer older than ``answer_id`` in ``key``'s conversation is still owed."""
         ...
 
     async def job_exists(self, answer_id: int) -> bool:

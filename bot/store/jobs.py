@@ -64,6 +64,13 @@ async def renew(conn: AsyncConnection, owner: str, until: datetime) -> list[int]
     return [int(r.message_id) for r in rows if r.stop_requested]
 
 
+async def stops(conn: AsyncConnection, owner: str) -> list[int]:
+    rows = await conn.execute(
+        select(AnswerJob.message_id).where(AnswerJob.owner == owner, AnswerJob.stop_requested)
+    )
+    return [int(r.message_id) for r in rows]
+
+
 async def claim(
     conn: AsyncConnection,
     owner: str,

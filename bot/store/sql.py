@@ -202,9 +202,16 @@ class SqlConversationStore:
             return await jobs.renew(conn, owner, until)
 
     async def claim_jobs(
-        self, owner: str, until: datetime, platforms: Sequence[str], *, any_owner: bool, limit: int
+        self,
+        owner: str,
+        until: datetime,
+        platforms: Sequence[str],
+        *,
+        any_owner: bool,
+        limit: int,
+        now: datetime | None = None,
     ) -> list[Job]:
-        now = self._clock()
+        now = now or self._clock()
         async with self._tx(write=True) as conn:
             claimed = await jobs.claim(
                 conn,
@@ -218,6 +225,18 @@ class SqlConversationStore:
             )
             return await jobs.load(conn, claimed)
 
+    async def database_now(self) -> datetime:
+        """The database server's clock (leases are compared on one clock across hosts)."""
+        if self._sqlite:
+            return self._clock()
+        async with self._tx(write=False) as conn:
+            value = await conn.scalar(select(func.now()))
+        return as_utc(value) if isinstance(value, datetime) else self._clock()
+
+    async def stop_requests(self, owner: str) -> list[int]:
+        async with self._tx(write=False) as conn:
+            return await jobs.stops(conn, owner)
+
     async def release_jobs(self, owner: str) -> int:
         async with self._tx(write=True) as conn:
             return await jobs.release(conn, owner)
@@ -225,6 +244,16 @@ class SqlConversationStore:
     async def request_stop(self, answer_id: int) -> bool:
         async with self._tx(write=True) as conn:
             return await jobs.flag_stop(conn, answer_id)
+
+    async def earlier_owed(self, key: ConversationKey, answer_id: int) -> bool:
+        conversation_id = self._conversation_ids.get(key)
+        owed = exists().where(AnswerJob.message_id < answer_id)
+        if conversation_id is not None:
+            owed = owed.where(AnswerJob.conversation_id == conversation_id)
+        else:
+            owed = owed.where(AnswerJob.conversation_id == Conversation.id, *match_key(key))
+        async with self._tx(write=False) as conn:
+            return bool(await conn.scalar(select(owed)))
 
     async def job_exists(self, answer_id: int) -> bool:
         stmt = select(exists().where(AnswerJob.message_id == answer_id))

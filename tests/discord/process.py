@@ -34,3 +34,9 @@ async def _wait_ready(running: Process, fake: FakeDiscord, before: int) -> None:
     waiting.cancel()
     exited.cancel()
     raise AssertionError(f"threadline did not connect:\n{running.output()}")
+
+
+async def kill_hard(running: Process) -> None:
+    """``kill -9`` the process (no shutdown code runs) and reap it."""
+    running.proc.kill()
+    await asyncio.wait_for(running.proc.wait(), START_SECONDS)

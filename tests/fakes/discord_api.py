@@ -8,9 +8,10 @@
         thread = await fake.wait_until(lambda: fake.threads_of(fake.general))
 
 One guild ("Fake Guild") with a text channel ``general``, a voice channel, members ``alice``
-(member), ``mod`` (Manage Server) and ``helper`` (has the role named ``Threadline Admin``),
-and another bot ``otherbot``. State (channels, messages with their edit history, interactions,
-commands) is inspectable; rate limits and errors are injectable (``limits``, ``inject``).
+and ``bob`` (plain members), ``mod`` (Manage Server) and ``helper`` (has the role named
+``Threadline Admin``), and another bot ``otherbot``. State (channels, messages with their edit
+history, interactions, commands) is inspectable; rate limits and errors are injectable
+(``limits``, ``inject``).
 """
 
 from __future__ import annotations
@@ -147,6 +148,7 @@ class FakeDiscord:
         ]
         self.users = {
             "alice": p.user(p.snowflake(), "alice"),
+            "bob": p.user(p.snowflake(), "bob"),
             "mod": p.user(p.snowflake(), "mod"),
             "helper": p.user(p.snowflake(), "helper"),
             "otherbot": p.user(p.snowflake(), "otherbot", bot=True),

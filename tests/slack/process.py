@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -52,3 +52,17 @@ async def _ready(slack: FakeSlack, http_port: int | None) -> bool:
             return response.status == 200
     except aiohttp.ClientError:
         return False
+
+
+@contextlib.asynccontextmanager
+async def threadline_replicas(
+    envs: Sequence[dict[str, str]], workdir: Path, *, slack: FakeSlack, http_ports: Sequence[int]
+) -> AsyncIterator[list[Process]]:
+    """Start one ``python -m bot run`` per environment at the same moment (replicas racing
+    through start-up), wait until each serves Slack on its HTTP port; SIGTERM them afterwards."""
+    async with contextlib.AsyncExitStack() as stack:
+        running = [await stack.enter_async_context(spawned_run(env, workdir)) for env in envs]
+        await asyncio.gather(
+            *(_wait_ready(one, slack, port) for one, port in zip(running, http_ports, strict=True))
+        )
+        yield running

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from adapters.slack import create, load_config
-from adapters.slack.manifest import BOT_EVENTS, BOT_SCOPES, SLASH_COMMAND
+from adapters.slack.manifest import BOT_EVENTS, BOT_SCOPES, REDIRECT_PATH, SLASH_COMMAND
 from bot.adapter import AdapterContext
 from bot.config import EnvReader, load_settings
 from bot.errors import ConfigError
@@ -84,10 +84,41 @@ def test_the_manifest_asks_for_exactly_what_the_adapter_uses() -> None:
     assert "assistant_view" in manifest["features"]
 
 
-def test_oauth_variables_that_would_switch_bolt_into_oauth_mode_are_refused(monkeypatch) -> None:
-    monkeypatch.setenv("SLACK_CLIENT_ID", "123.456")
-    monkeypatch.setenv("SLACK_CLIENT_SECRET", "shh")
-    with pytest.raises(ConfigError, match="SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are set"):
-        config()
-    monkeypatch.delenv("SLACK_CLIENT_SECRET")
-    assert config().socket_mode
+OAUTH = {
+    "SLACK_BOT_TOKEN": "",
+    "SLACK_APP_TOKEN": "",
+    "SLACK_CLIENT_ID": "123.456",
+    "SLACK_CLIENT_SECRET": "shh",
+    "SLACK_SIGNING_SECRET": "s3cret",
+}
+
+
+def test_client_id_and_secret_select_the_oauth_install_in_http_mode() -> None:
+    cfg = config(**OAUTH, SLACK_REDIRECT_URI="https://bot.example.com/slack/oauth_redirect")
+    assert cfg.oauth and not cfg.socket_mode and not cfg.bot_token
+    assert cfg.client_id == "123.456" and cfg.client_secret.get() == "shh"
+    assert cfg.redirect_uri == "https://bot.example.com/slack/oauth_redirect"
+    assert "shh" not in repr(cfg)
+    assert not config().oauth
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"SLACK_BOT_TOKEN": "xoxb-1-2-abc"}, "SLACK_BOT_TOKEN and SLACK_CLIENT_ID are both set"),
+        ({"SLACK_CLIENT_SECRET": ""}, "SLACK_CLIENT_SECRET is not set"),
+        ({"SLACK_CLIENT_ID": ""}, "SLACK_CLIENT_ID is not set"),
+        ({"SLACK_CLIENT_ID": "my-app"}, "SLACK_CLIENT_ID='my-app' is not valid"),
+        ({"SLACK_APP_TOKEN": "xapp-1-A1-xyz"}, "needs HTTP mode"),
+        ({"SLACK_REDIRECT_URI": "bot.example.com"}, "SLACK_REDIRECT_URI"),
+    ],
+)
+def test_oauth_variables_are_checked(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        config(**{**OAUTH, **env})
+
+
+def test_the_manifest_redirect_url_is_the_oauth_redirect_path() -> None:
+    manifest = json.loads((REPO / "slack-manifest.json").read_text())
+    [url] = manifest["oauth_config"]["redirect_urls"]
+    assert url.endswith(REDIRECT_PATH)

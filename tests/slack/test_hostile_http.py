@@ -25,9 +25,13 @@ from slack_bolt.async_app import AsyncApp
 
 from adapters.slack import commands as slack_commands, load_config
 from adapters.slack.adapter import new_app
+from adapters.slack.api import build_client
 from adapters.slack.http_mode import HttpTransport
 from adapters.slack.lograte import RateLimitedLog
 from adapters.slack.routing import Identity
+from adapters.slack.tasks import TaskSet
+from adapters.slack.users import UserDirectory
+from adapters.slack.workspaces import OneWorkspace, Workspace
 from bot.config import EnvReader
 from bot.errors import StoreError
 from tests.fakes.llm_server import FakeLLMServer
@@ -246,7 +250,11 @@ async def http_mode(
 
     env = {"SLACK_BOT_TOKEN": "xoxb-1-2-abc", "SLACK_SIGNING_SECRET": SECRET}
     async with aiohttp.ClientSession() as session:
-        app: AsyncApp = new_app(session, load_config(EnvReader(env)), ME)
+        client = build_client(session, "http://127.0.0.1:9/api/", env["SLACK_BOT_TOKEN"], 5)
+        one = OneWorkspace(
+            Workspace(ME, env["SLACK_BOT_TOKEN"], client, UserDirectory(client, TaskSet()))
+        )
+        app: AsyncApp = new_app(client, load_config(EnvReader(env)), one)
         app.event("app_mention")(listener)
         transport = HttpTransport(
             app, "127.0.0.1", 0, signing_secret=SECRET, health=health or healthy
