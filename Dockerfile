@@ -16,9 +16,10 @@ ENV THREADLINE_DATA_DIR=/data \
     PYTHONUNBUFFERED=1
 VOLUME /data
 EXPOSE 8080 9100
-# /healthz answers 200 while the process serves and its database answers.
+# /readyz answers 200 while the database takes writes, every configured platform is connected
+# and the process is not shutting down (compose.yaml uses the same check).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
-  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9100/healthz', timeout=4)"]
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9100/readyz', timeout=4)"]
 # `run` applies pending migrations before it connects to any platform.
 ENTRYPOINT ["threadline"]
 CMD ["run"]

@@ -8,13 +8,16 @@ Each adapter module exposes ``create(context: AdapterContext) -> Adapter``.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
+
+from bot.metrics import Metrics
 
 if TYPE_CHECKING:
     from bot.config import EnvReader, Settings
     from bot.engine import ConversationEngine
     from bot.reply.factory import ReplyFactory
+    from bot.store.base import ConversationStore
 
 
 class Adapter(Protocol):
@@ -26,6 +29,10 @@ class Adapter(Protocol):
         """Serve until ``stop`` is set, then close cleanly (finishing or failing live replies)."""
         ...
 
+    def connected(self) -> bool:
+        """Whether the platform connection is up now (``/readyz``): events can arrive."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class AdapterContext:
@@ -35,3 +42,7 @@ class AdapterContext:
     replies: ReplyFactory
     env: EnvReader
     settings: Settings
+    store: ConversationStore
+    """The database (shared state and locks across processes, e.g. Discord command sync)."""
+    metrics: Metrics = field(default_factory=Metrics.off, kw_only=True)
+    """The process's metrics (platform calls and 429s are counted per API method)."""

@@ -15,18 +15,21 @@ import contextlib
 import importlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from prometheus_client import CollectorRegistry
 
 from bot.adapter import Adapter, AdapterContext
 from bot.config import LLMSettings, Settings
 from bot.engine import ConversationEngine, EngineConfig
 from bot.errors import ConfigError
 from bot.llm.client import ChatCompletionsClient, LLMTimeouts, build_http_client
-from bot.ops import serve_ops
+from bot.metrics import Metrics
+from bot.moderation import Moderator, moderation_client
+from bot.ops import Readiness, serve_ops
 from bot.reply.factory import ReplyFactory
 from bot.store.base import ConversationStore
 from bot.store.sql import open_store
@@ -41,10 +44,11 @@ class AdapterEntry:
     trigger: str
     module: str
     extra: str
+    also: str = ""  # another variable that turns it on (Slack installed by OAuth)
 
 
 ADAPTERS: dict[str, AdapterEntry] = {
-    "slack": AdapterEntry("SLACK_BOT_TOKEN", "adapters.slack", "slack"),
+    "slack": AdapterEntry("SLACK_BOT_TOKEN", "adapters.slack", "slack", also="SLACK_CLIENT_ID"),
     "discord": AdapterEntry("DISCORD_TOKEN", "adapters.discord", "discord"),
 }
 SHUTDOWN_GRACE_SECONDS = 15.0
@@ -61,20 +65,31 @@ class Core:
     engine: ConversationEngine
     store: ConversationStore
     replies: ReplyFactory
+    metrics: Metrics
+    """The process's one metrics registry and its instruments (``bot.metrics``)."""
 
 
 @contextlib.asynccontextmanager
-async def open_core(settings: Settings) -> AsyncIterator[Core]:
-    """Migrate the database, then build store, completions client and engine."""
+async def open_core(
+    settings: Settings, *, clock: Callable[[], datetime] | None = None
+) -> AsyncIterator[Core]:
+    """Migrate the database, then build store, completions client and engine.
+
+    ``clock`` (tests: quota windows and their reset) is the store's and the engine's UTC clock.
+    """
     llm = settings.llm
     async with (
-        open_store(settings.database_url, migrate=True) as store,
+        open_store(settings.database_url, migrate=True, clock=clock) as store,
         build_http_client(llm.base_url, llm.connect_timeout) as http,
     ):
-        engine = ConversationEngine(store, completions_client(http, llm), engine_config(settings))
+        metrics = Metrics(CollectorRegistry())  # one registry per process, never the global one
+        client = completions_client(http, llm, metrics)
+        timed = {"clock": clock} if clock is not None else {}
+        config = engine_config(settings, moderation_client(http, settings.moderation))
+        engine = ConversationEngine(store, client, config, metrics=metrics, **timed)
         work = asyncio.create_task(engine.serve_work(), name="answer-leases")
         try:
-            yield Core(engine, store, ReplyFactory.default())
+            yield Core(engine, store, ReplyFactory.default(), metrics)
         finally:
             await engine.close()
             work.cancel()
@@ -82,18 +97,22 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
                 await work
 
 
-def completions_client(http: httpx.AsyncClient, llm: LLMSettings) -> ChatCompletionsClient:
+def completions_client(
+    http: httpx.AsyncClient, llm: LLMSettings, metrics: Metrics | None = None
+) -> ChatCompletionsClient:
     """The completions client for the configured endpoint, over ``http``."""
     return ChatCompletionsClient(
         http,
         api_key=llm.api_key.get(),
         timeouts=LLMTimeouts(llm.connect_timeout, llm.first_token_timeout, llm.idle_timeout),
         max_retries=llm.max_retries,
+        metrics=metrics,
     )
 
 
-def engine_config(settings: Settings) -> EngineConfig:
-    """The engine's share of the settings."""
+def engine_config(settings: Settings, moderator: Moderator | None = None) -> EngineConfig:
+    """The engine's share of the settings, with the moderation client (over the shared HTTP
+    client) when ``MODERATION_URL`` is set."""
     return EngineConfig(
         defaults=settings.llm.defaults,
         system_prompt=settings.llm.system_prompt,
@@ -104,12 +123,20 @@ def engine_config(settings: Settings) -> EngineConfig:
         lease_seconds=settings.lease_seconds,
         single_process=settings.database_url.startswith("sqlite"),
         controls_open=settings.controls_open,
+        governance=settings.governance,
+        redactor=settings.redactor,
+        moderator=moderator,
     )
 
 
 def configured_adapters(settings: Settings) -> list[str]:
     """Names of the adapters whose trigger variable is set."""
-    return [name for name, entry in ADAPTERS.items() if settings.env.is_set(entry.trigger)]
+    env = settings.env
+    return [
+        name
+        for name, entry in ADAPTERS.items()
+        if env.is_set(entry.trigger) or (entry.also and env.is_set(entry.also))
+    ]
 
 
 def no_adapter_message() -> str:
@@ -137,22 +164,31 @@ def load_adapter(name: str, context: AdapterContext) -> Adapter:
 async def serve(settings: Settings, names: list[str]) -> None:
     """Run the named adapters until a signal or one of them stops."""
     async with open_core(settings) as core:
-        context = AdapterContext(core.engine, core.replies, settings.env, settings)
+        context = AdapterContext(
+            core.engine, core.replies, settings.env, settings, core.store, metrics=core.metrics
+        )
         adapters = [load_adapter(name, context) for name in names]
         stop = asyncio.Event()
         shutdown = asyncio.Event()
         _install_signal_handlers(shutdown)
-        async with _ops(core, settings):
+        platforms = {adapter.name: adapter.connected for adapter in adapters}
+        async with ops_endpoint(core, settings, platforms, shutdown.is_set):
             await _supervise(core, settings, adapters, stop, shutdown)
 
 
-def _ops(core: Core, settings: Settings) -> contextlib.AbstractAsyncContextManager[object]:
-    """The health and metrics endpoint, when ``METRICS_PORT`` is set."""
+def ops_endpoint(
+    core: Core,
+    settings: Settings,
+    platforms: Mapping[str, Callable[[], bool]] | None = None,
+    stopping: Callable[[], bool] | None = None,
+) -> contextlib.AbstractAsyncContextManager[object]:
+    """``/healthz``, ``/readyz`` and ``/metrics`` (``bot.ops``) when ``METRICS_PORT`` is set, in
+    every mode: ready while the database takes writes, each of ``platforms`` is connected and
+    ``stopping`` is not true."""
     if not settings.metrics_port:
         return contextlib.nullcontext()
-    return serve_ops(
-        settings.metrics_host, settings.metrics_port, core.engine.stats, core.engine.healthy
-    )
+    readiness = Readiness(core.engine.healthy, dict(platforms or {}), stopping)
+    return serve_ops(settings.metrics_host, settings.metrics_port, core.metrics.registry, readiness)
 
 
 async def _supervise(
@@ -168,6 +204,7 @@ async def _supervise(
     logger.info("Threadline is running: %s", ", ".join(a.name for a in adapters))
     await asyncio.wait({*runs, signalled}, return_when=asyncio.FIRST_COMPLETED)
     logger.info("shutting down")
+    shutdown.set()  # /readyz answers 503 from here on, whatever started the shutdown
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(core.engine.close(FINISH_GRACE_SECONDS), SHUTDOWN_GRACE_SECONDS)
     stop.set()

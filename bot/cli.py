@@ -6,6 +6,9 @@
     threadline doctor                     check configuration, database and model endpoint
     threadline export --channel NAME      print a conversation's history as JSON lines
     threadline purge --older-than DAYS    delete history older than DAYS days
+    threadline usage [--by user|channel|model|day] [--days N] [--json]   tokens and requests
+    threadline audit                      list settings, access and quota changes
+    threadline forget --user ID --platform P [--yes]   erase one person's messages
 
 Errors a user can fix are printed as one line on stderr with exit status 2 (configuration) or
 1 (everything else); tracebacks are for bugs only.
@@ -17,12 +20,14 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from bot import __version__
+from bot import __version__, cli_governance
 from bot.config import EnvReader, Settings, load_settings, require_api_key
 from bot.errors import BotError, ConfigError
 from bot.logs import setup_logging
 
+USAGE_GROUPINGS = ("user", "channel", "model", "day")  # bot.store.usage.GROUPINGS
 EXIT_CONFIG = 2
 EXIT_FAILURE = 1
 
@@ -49,7 +54,20 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--thread", default="")
     purge = commands.add_parser("purge", help="delete history older than some days")
     purge.add_argument("--older-than", type=int, required=True, metavar="DAYS")
+    _add_usage(commands)
+    cli_governance.add_commands(commands)
     return parser
+
+
+def _add_usage(commands: Any) -> None:
+    usage = commands.add_parser(
+        "usage", help="tokens (reported and estimated) and requests from the usage ledger"
+    )
+    usage.add_argument("--by", choices=USAGE_GROUPINGS, default="user")
+    usage.add_argument("--days", type=int, default=30, metavar="N", help="the last N days (30)")
+    usage.add_argument("--platform", default=None, help="slack, discord or console (all)")
+    usage.add_argument("--workspace", default=None, help="Slack team / Discord guild id (all)")
+    usage.add_argument("--json", action="store_true", help="JSON instead of a table")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,4 +105,10 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await actions.doctor(settings)
     if args.command == "export":
         return await actions.export(settings, args)
+    if args.command == "usage":
+        return await actions.usage(settings, args)
+    if args.command == "audit":
+        return await cli_governance.audit(settings, args)
+    if args.command == "forget":
+        return await cli_governance.forget(settings, args)
     return await actions.purge(settings, args.older_than)

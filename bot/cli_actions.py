@@ -18,6 +18,7 @@ from bot.model import ChatMessage, ConversationKey
 from bot.store.health import check_database
 from bot.store.migrate import current_revision, upgrade_async
 from bot.store.sql import open_store
+from bot.store.usage import UsageGroup, UsageQuery
 
 CONSOLE_PLATFORM = "console"
 CONSOLE_WORKSPACE = "local"
@@ -35,7 +36,7 @@ async def run(settings: Settings, requested: list[str] | None) -> int:
 async def console(settings: Settings, channel: str) -> int:
     key = ConversationKey(CONSOLE_PLATFORM, CONSOLE_WORKSPACE, channel, "")
     module = importlib.import_module("adapters.console")
-    async with app.open_core(settings) as core:
+    async with app.open_core(settings) as core, app.ops_endpoint(core, settings):
         ok: bool = await module.chat(core.engine, key, sys.stdin, sys.stdout)
     return 0 if ok else 1
 
@@ -116,6 +117,79 @@ async def purge(settings: Settings, days: int) -> int:
         count = await store.purge_before(datetime.now(UTC) - timedelta(days=days))
     print(f"purged {count} messages older than {days} days")
     return 0
+
+
+async def usage(settings: Settings, args: argparse.Namespace) -> int:
+    """Print ledger totals of the last ``--days`` days, grouped by ``--by``."""
+    if not 1 <= args.days <= MAX_DAYS:
+        raise ConfigError(f"--days must be 1 to {MAX_DAYS}.")
+    since = datetime.now(UTC) - timedelta(days=args.days)
+    query = UsageQuery(args.by, since, args.platform, args.workspace)
+    async with open_store(settings.database_url) as store:
+        groups = await store.usage_totals(query)
+    if args.json:
+        print(json.dumps([group.as_json() for group in groups], indent=2))
+    else:
+        print(usage_table(args.by, groups, args.days))
+    return 0
+
+
+def usage_table(by: str, groups: list[UsageGroup], days: int) -> str:
+    """Aligned columns, a total line, and what ESTIMATED means; estimated figures end in ``*``."""
+    if not groups:
+        return f"no usage recorded in the last {days} days"
+    places = by in ("user", "channel")
+    header = [by.upper(), *(["PLATFORM", "WORKSPACE"] if places else []), *USAGE_NUMBERS]
+    rows = [_usage_cells(g, places) for g in groups]
+    rows.append(["total", *([""] * (len(header) - 1 - len(USAGE_NUMBERS))), *_sums(groups)])
+    first_number = len(header) - len(USAGE_NUMBERS)
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            cell.rjust(width) if i >= first_number else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in [header, *rows]
+    ]
+    return "\n".join([*lines, ESTIMATED_NOTE])
+
+
+USAGE_NUMBERS = ["REQUESTS", "PROMPT", "COMPLETION", "TOTAL", "ESTIMATED"]
+ESTIMATED_NOTE = (
+    "* includes ESTIMATED tokens: counted by Threadline because the endpoint reported no usage."
+)
+
+
+def _usage_cells(group: UsageGroup, places: bool) -> list[str]:
+    place = [group.platform, group.workspace] if places else []
+    return [
+        group.group or "-",
+        *place,
+        *_numbers(
+            group.requests, group.prompt_tokens, group.completion_tokens, group.estimated_tokens
+        ),
+    ]
+
+
+def _sums(groups: list[UsageGroup]) -> list[str]:
+    return _numbers(
+        sum(g.requests for g in groups),
+        sum(g.prompt_tokens for g in groups),
+        sum(g.completion_tokens for g in groups),
+        sum(g.estimated_tokens for g in groups),
+    )
+
+
+def _numbers(requests: int, prompt: int, completion: int, estimated: int) -> list[str]:
+    mark = "*" if estimated else ""
+    total = prompt + completion
+    return [
+        f"{requests:,}",
+        f"{prompt:,}{mark}",
+        f"{completion:,}{mark}",
+        f"{total:,}{mark}",
+        f"{estimated:,}",
+    ]
 
 
 def redact_url(url: str) -> str:

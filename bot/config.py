@@ -22,6 +22,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.errors import ConfigError, SettingError
+from bot.governance import GovernanceConfig, load_governance
+from bot.moderation import ModerationSettings, load_moderation
 from bot.params import (
     DEFAULT_MAX_TOKENS,
     SPECS,
@@ -29,6 +31,7 @@ from bot.params import (
     max_tokens_problem,
     parse_value,
 )
+from bot.redact import Redactor, load_redaction
 
 T = TypeVar("T")
 
@@ -264,6 +267,11 @@ class Settings:
     metrics_host: str
     metrics_port: int
     env: EnvReader = field(repr=False)
+    governance: GovernanceConfig = field(default_factory=GovernanceConfig)
+    redactor: Redactor | None = None
+    """``REDACT`` / ``REDACT_PATTERNS`` (``bot.redact``); None when nothing is redacted."""
+    moderation: ModerationSettings | None = None
+    """``MODERATION_*`` (``bot.moderation``); None without ``MODERATION_URL``."""
 
     def model_context(self, model: str) -> int:
         """Context window (tokens) configured for ``model``, else the global default."""
@@ -357,6 +365,9 @@ def load_settings(env: EnvReader) -> Settings:
         metrics_host=env.text("METRICS_HOST", "0.0.0.0"),
         metrics_port=env.integer("METRICS_PORT", 0, low=0, high=65535),
         env=env,
+        governance=load_governance(env),
+        redactor=load_redaction(env),
+        moderation=load_moderation(env),
     )
 
 

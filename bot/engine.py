@@ -22,16 +22,21 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
+from bot.audit import entry as audit_entry
 from bot.channel_settings import EffectiveSettings, apply_change, effective
 from bot.checkpoint import Checkpoints
 from bot.errors import BotError, SettingError, ShuttingDown, StoreError
 from bot.generation import Generation, GenerationOutcome, settle_start
+from bot.governance import SETTING_NAMES as GOVERNED, Governance, GovernanceConfig, channel_value
 from bot.llm.base import ChatModel, CompletionRequest
 from bot.llm.userhash import user_hash
 from bot.locks import KeyedLocks
-from bot.model import ChatMessage, ConversationKey, IncomingMessage, Role, TurnStatus
+from bot.metrics import Metrics
+from bot.model import ChatMessage, ConversationKey, IncomingMessage, Role, TurnStatus, Usage
+from bot.moderation import Moderator, QuestionFlagged, answer_check, check_question, replayable
 from bot.params import GenerationParams
 from bot.prompt import PromptBudget, build_messages
+from bot.redact import Redactor, redact_request, unredacting
 from bot.reply.base import StreamedReply
 from bot.store.base import JOB_QUEUED, ConversationStore, Job, MessageUpdate
 from bot.textclean import scrub
@@ -67,6 +72,12 @@ class EngineConfig:
     """SQLite: one process serves the database, so at start it takes over every job at once."""
     controls_open: bool = False
     """Whether anyone (not only the asker and admins) may press Stop and Regenerate."""
+    governance: GovernanceConfig = field(default_factory=GovernanceConfig)
+    """Access rules, quotas, flood control and prices (``bot.governance``)."""
+    redactor: Redactor | None = None
+    """What is replaced by placeholders before a prompt is sent (``bot.redact``); None: off."""
+    moderator: Moderator | None = None
+    """Checks questions and complete answers (``bot.moderation``); None: off."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,16 +164,25 @@ class ConversationEngine:
         config: EngineConfig,
         *,
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics = metrics or Metrics.off()
         self._model = model
         self._config = config
         self._today = today
+        self.governance = Governance(store, config.governance, clock, self.channel_overrides)
         self._locks = KeyedLocks()
         self._slots = asyncio.Semaphore(config.max_concurrent)
         self._estimator = TokenEstimator()
         self._settings_cache: dict[ConversationKey, tuple[float, dict[str, Any]]] = {}
         self._live = _Live()
+        self._metrics.watch(
+            live_streams=lambda: len(self._live.generations),
+            queued=lambda: self._live.waiting,
+            leases=lambda: self._live.waiting + self._live.settling,
+        )
         self._work = WorkKeeper(
             store, lease_seconds=config.lease_seconds, single_process=config.single_process
         )
@@ -171,6 +191,9 @@ class ConversationEngine:
         self._platform_contexts: dict[str, contextvars.Context] = {}
         self._takeovers: set[asyncio.Task[None]] = set()
         self._write_failed_at = -1.0
+        redactor = config.redactor
+        outbound = redactor.redact_text if redactor is not None else None
+        self._answer_check = answer_check(config.moderator, outbound)
 
     # -- accepting ------------------------------------------------------------------------
 
@@ -188,18 +211,18 @@ class ConversationEngine:
         database cannot take it (the adapter refuses the event or tells the user); None when
         one of ``claims`` was already taken (a duplicate delivery).
         """
+        received = time.perf_counter()  # the event's arrival, for the latency metrics
         if self._live.closing:
             raise ShuttingDown("shutting down")
         self._config.defaults.merged(overrides or {})  # SettingError before anything is stored
+        await self.governance.admit(message)  # Refused: access, flood control, a used-up quota
         spec = self._work.spec(dict(target or {}), message.author_id, dict(overrides or {}))
         answer_id = await self._write(
             self._store.accept(message.key, _user_turn(message), spec, claims)
         )
         if answer_id is None:
             return None
-        return Accepted(
-            message.key, answer_id, message.author_id, dict(overrides or {}), time.perf_counter()
-        )
+        return Accepted(message.key, answer_id, message.author_id, dict(overrides or {}), received)
 
     async def record(
         self, message: IncomingMessage, *, claims: Sequence[tuple[str, str]] = ()
@@ -383,6 +406,8 @@ class ConversationEngine:
                     if await self._may_start(turn, give_up_at):
                         self._live.waiting -= 1
                         acquired = True
+                        waited = time.perf_counter() - turn.t0
+                        self._metrics.queue_waited(turn.key.platform, waited)
                         self._live.settling += 1
                         try:
                             return await self._in_turn(turn, reply, overrides)
@@ -435,7 +460,8 @@ class ConversationEngine:
                 request = await self._request(turn, settings, params)
             except BotError as exc:
                 logger.warning("conversation %s: cannot answer: %s", turn.key, exc)
-                return await self._fail_early(turn, reply, started, exc.user_message)
+                flagged = isinstance(exc, QuestionFlagged)  # stored with its notice
+                return await self._fail_early(turn, reply, started, exc.user_message, flagged)
             return await self._generate(turn, reply, request, started)
 
     async def _start_job(self, turn: _Turn) -> bool | None:
@@ -454,21 +480,31 @@ class ConversationEngine:
 
     async def _settle_unstarted(self, turn: _Turn, status: TurnStatus) -> TurnResult:
         await self._finish(turn, MessageUpdate(status=status))
-        self._live.answers[status.value] += 1
+        self._count(turn.key, status)
         return TurnResult(status, "", turn.id)
 
     async def _fail_early(
-        self, turn: _Turn, reply: StreamedReply, started: asyncio.Future[None], notice: str
+        self,
+        turn: _Turn,
+        reply: StreamedReply,
+        started: asyncio.Future[None],
+        notice: str,
+        keep_notice: bool = False,
     ) -> TurnResult:
-        """Close the reply and the reserved row when no request could be made."""
+        """Close the reply and the reserved row when no request could be made (the row's
+        content is the notice with ``keep_notice``: a question moderation withheld)."""
         await settle_start(started)
         try:
             await reply.fail(notice)
         except BotError as exc:
             logger.warning("could not show the failure: %s", exc)
-        update = MessageUpdate(status=TurnStatus.FAILED, platform_message_ids=reply.message_ids)
+        update = MessageUpdate(
+            content=notice if keep_notice else None,
+            status=TurnStatus.FAILED,
+            platform_message_ids=reply.message_ids,
+        )
         await self._finish(turn, update)
-        self._live.answers[TurnStatus.FAILED.value] += 1
+        self._count(turn.key, TurnStatus.FAILED)
         return TurnResult(TurnStatus.FAILED, "", turn.id, error=notice)
 
     async def _generate(
@@ -478,7 +514,8 @@ class ConversationEngine:
         request: CompletionRequest,
         started: asyncio.Future[None],
     ) -> TurnResult:
-        generation = Generation(self._model, request, reply, started=started)
+        model = unredacting(self._model, request)  # the model itself unless it was redacted
+        generation = Generation(model, request, reply, started=started, check=self._answer_check)
         self._live.generations[turn.id] = generation
         self._live.by_key[turn.key] = turn.id
         self._checkpoints.watch(turn.id, generation, reply)
@@ -497,15 +534,19 @@ class ConversationEngine:
         self, turn: _Turn, settings: EffectiveSettings, params: GenerationParams
     ) -> CompletionRequest:
         stored = await self._store.load_context(turn.key, CONTEXT_MESSAGES)
-        history = [m for m in stored if m.id is not None and m.id < turn.id]
+        history = replayable([m for m in stored if m.id is not None and m.id < turn.id])
         budget = PromptBudget(
             params.model, self._config.context_tokens(params.model), params.max_tokens or 1024
         )
         messages = build_messages(
             settings.system_prompt, history, budget, self._estimator, self._today()
         )
+        estimate = self._estimator.estimate_messages(params.model, messages)
+        await self.governance.check_request(turn.key, turn.user_id, estimate)
         hashed = user_hash(turn.key.platform, turn.user_id, self._config.user_salt)
-        return CompletionRequest(messages, params, hashed)
+        request = redact_request(self._config.redactor, CompletionRequest(messages, params, hashed))
+        await check_question(self._config.moderator, self._store, history, request.messages)
+        return request
 
     async def _settle(
         self, turn: _Turn, request: CompletionRequest, outcome: GenerationOutcome
@@ -518,14 +559,27 @@ class ConversationEngine:
             model=model,
             usage=outcome.usage,
             platform_message_ids=outcome.message_ids,
-            extra={"alternatives": outcome.alternatives} if outcome.alternatives else {},
+            extra=outcome.stored_extra(),
         )
         await self._finish(turn, update)
-        self._live.answers[outcome.status.value] += 1
+        self._count(turn.key, outcome.status)
+        self._timed(turn, outcome)
         if outcome.usage is not None:
             await self._store.record_usage(turn.key, turn.user_id, model, outcome.usage)
+            self._metrics.tokens(
+                model, outcome.usage.prompt_tokens, outcome.usage.completion_tokens, estimated=False
+            )
             if outcome.usage.prompt_tokens:
                 self._estimator.calibrate(model, request.messages, outcome.usage.prompt_tokens)
+        elif outcome.text:  # the endpoint reported no usage: count it here, marked estimated
+            estimate = Usage(
+                self._estimator.estimate_messages(model, request.messages),
+                self._estimator.estimate_text(model, outcome.text),
+            )
+            await self._store.record_usage(turn.key, turn.user_id, model, estimate, estimated=True)
+            self._metrics.tokens(
+                model, estimate.prompt_tokens, estimate.completion_tokens, estimated=True
+            )
         logger.info(
             "conversation %s: answer %s (%d chars, finish=%s, %.0f ms)",
             turn.key,
@@ -533,6 +587,20 @@ class ConversationEngine:
             len(outcome.text),
             outcome.finish_reason or "-",
             _ms_since(turn.t0),
+        )
+
+    def _count(self, key: ConversationKey, status: TurnStatus) -> None:
+        """One more answer ended with ``status`` (the engine's stats and the metrics)."""
+        self._live.answers[status.value] += 1
+        self._metrics.answer_finished(key.platform, status.value)
+
+    def _timed(self, turn: _Turn, outcome: GenerationOutcome) -> None:
+        """Observe an answer's event → first text and event → final, once it is stored."""
+        first = outcome.first_text_at
+        self._metrics.answer_timed(
+            turn.key.platform,
+            None if first is None else first - turn.t0,
+            time.perf_counter() - turn.t0,
         )
 
     async def _finish(self, turn: _Turn, update: MessageUpdate) -> None:
@@ -649,7 +717,7 @@ class ConversationEngine:
                 content=job.text, status=TurnStatus.FAILED, platform_message_ids=ids
             )
             await self._finish(turn, update)
-            self._live.answers[TurnStatus.FAILED.value] += 1
+            self._count(job.key, TurnStatus.FAILED)
             logger.info("conversation %s: ended interrupted answer %d", job.key, job.answer_id)
 
     async def healthy(self) -> bool:
@@ -707,6 +775,11 @@ class ConversationEngine:
         Channel overrides are cached for ``SETTINGS_TTL`` seconds: a change made here applies
         at once, one made by another replica within that time.
         """
+        overrides = await self.channel_overrides(key)
+        return effective(self._config.defaults, self._config.system_prompt, overrides)
+
+    async def channel_overrides(self, key: ConversationKey) -> dict[str, Any]:
+        """The stored overrides of ``key``'s channel, cached like ``settings_for``."""
         channel = key.channel_key()
         cached = self._settings_cache.get(channel)
         if cached is None or cached[0] < time.monotonic():
@@ -715,19 +788,31 @@ class ConversationEngine:
             if len(self._settings_cache) >= SETTINGS_CACHE_SIZE:
                 self._settings_cache.clear()
             self._settings_cache[channel] = cached
-        return effective(self._config.defaults, self._config.system_prompt, cached[1])
+        return cached[1]
 
-    async def change_setting(self, key: ConversationKey, name: str, raw: str) -> EffectiveSettings:
-        """Set (or with ``default`` clear) one channel setting; ``SettingError`` if invalid."""
+    async def change_setting(
+        self, key: ConversationKey, name: str, raw: str, *, actor: str = ""
+    ) -> EffectiveSettings:
+        """Set (or with ``default`` clear) one channel setting, model or governance
+        (``bot.governance``); ``SettingError`` if invalid. The change and its audit entry
+        (``actor``, old and new value) are stored in one transaction."""
         channel = key.channel_key()
-        overrides = apply_change(
-            await self._store.get_settings(channel),
-            name,
-            raw,
-            defaults=self._config.defaults,
-            context_tokens=self._config.context_tokens,
-        )
-        await self._store.set_settings(channel, overrides)
+        current = await self._store.get_settings(channel)
+        if name in GOVERNED:
+            overrides = dict(current)
+            overrides.pop(name, None)
+            if raw.strip().lower() != "default":
+                overrides[name] = channel_value(name, raw)
+        else:
+            overrides = apply_change(
+                current,
+                name,
+                raw,
+                defaults=self._config.defaults,
+                context_tokens=self._config.context_tokens,
+            )
+        change = audit_entry(channel, actor, name, current.get(name), overrides.get(name))
+        await self._store.change_settings(channel, overrides, change)
         self._settings_cache.pop(channel, None)
         return effective(self._config.defaults, self._config.system_prompt, overrides)
 

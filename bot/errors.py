@@ -3,6 +3,7 @@
     BotError                      base; ``user_message`` is safe to show in chat
     ├── ConfigError               bad configuration (environment, .env, command line)
     ├── SettingError              a bad value for a generation parameter or channel setting
+    ├── Refused                   governance said no: access, quota or flood (private notice)
     ├── StoreError                the database could not be opened, migrated or written
     ├── ReplyClosedError          append/finish/fail on a reply that is already closed
     ├── SinkError                 a platform refused a post or edit
@@ -44,6 +45,14 @@ class ConfigError(BotError):
 
 class SettingError(BotError):
     """A setting value was rejected; ``str(err)`` is the user-facing explanation."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, user_message=detail)
+
+
+class Refused(BotError):
+    """Governance refused a question (access rules, a quota, flood control) before anything
+    was stored or sent to the model; ``user_message`` is the private sentence for the asker."""
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail, user_message=detail)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from bot.llm.base import (
     UsageReport,
 )
 from bot.model import TurnStatus, Usage
+from bot.moderation import AnswerCheck, retract
 from bot.reply.base import StreamedReply
 
 logger = logging.getLogger(__name__)
@@ -63,6 +65,19 @@ class GenerationOutcome:
     message_ids: list[str] = field(default_factory=list)
     alternatives: list[str] = field(default_factory=list)
     error: str = ""
+    moderated_text: str = ""
+    """The answer moderation withheld (``text`` is then the notice shown instead)."""
+    first_text_at: float | None = None
+    """``time.perf_counter()`` when the first answer text reached the reply (metrics)."""
+
+    def stored_extra(self) -> dict[str, object]:
+        """What is stored in the answer's ``extra``: other choices, a withheld text."""
+        extra: dict[str, object] = {}
+        if self.alternatives:
+            extra["alternatives"] = self.alternatives
+        if self.moderated_text:
+            extra["moderated_text"] = self.moderated_text
+        return extra
 
 
 class Generation:
@@ -75,8 +90,10 @@ class Generation:
         reply: StreamedReply,
         *,
         started: Awaitable[None] | None = None,
+        check: AnswerCheck | None = None,
     ) -> None:
         self._model = model
+        self._check = check
         self._starting = started
         self._request = request
         self._reply = reply
@@ -88,6 +105,7 @@ class Generation:
         self._usage: Usage | None = None
         self._reasoned = False
         self._size = 0
+        self._first_text_at: float | None = None
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def request_stop(self) -> None:
@@ -134,6 +152,9 @@ class Generation:
         if self._reasoned and not self.text.strip():
             logger.warning("the model returned reasoning only (finish=%s)", self._finish_reason)
             return await self._failed(REASONING_ONLY)
+        notice = await self._check(self.text) if self._check is not None else None
+        if notice is not None:
+            return await self._withheld(notice)
         await self._close(self._reply.finish())
         return self._outcome(TurnStatus.COMPLETE)
 
@@ -163,6 +184,8 @@ class Generation:
         if isinstance(event, TextDelta):
             if event.index == 0:
                 await self._ready()
+                if not self._size:  # one comparison per delta: the metrics' first text
+                    self._first_text_at = time.perf_counter()
                 self._parts.append(event.text)
                 self._size += len(event.text)
                 if len(self._parts) >= COLLAPSE_PARTS:  # one string costs less than many
@@ -188,6 +211,13 @@ class Generation:
         await self._close(self._reply.fail(notice))
         return self._outcome(TurnStatus.FAILED, error=notice)
 
+    async def _withheld(self, notice: str) -> GenerationOutcome:
+        """Moderation flagged the complete answer: the reply shows ``notice`` instead."""
+        await self._close(retract(self._reply, notice))
+        outcome = self._outcome(TurnStatus.FAILED, error=notice)
+        outcome.moderated_text, outcome.text = outcome.text, notice
+        return outcome
+
     async def _close(self, closing: Awaitable[None]) -> None:
         """Await a reply-closing call; a platform failure here must not lose the outcome."""
         try:
@@ -205,4 +235,5 @@ class Generation:
             message_ids=list(self._reply.message_ids),
             alternatives=["".join(self._alternatives[i]) for i in sorted(self._alternatives)],
             error=error,
+            first_text_at=self._first_text_at,
         )

@@ -65,6 +65,8 @@ class IncomingMessage:
     text: str
     created_at: datetime | None = None
     is_direct: bool = False
+    roles: tuple[str, ...] = ()
+    """The author's roles where the platform has them (Discord: role ids and names)."""
 
 
 @dataclass(frozen=True, slots=True)

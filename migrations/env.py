@@ -21,6 +21,7 @@ from sqlalchemy import Connection, text
 
 from bot.store.db import make_engine, normalize_url, prepare_sqlite_file
 from bot.store.tables import Base
+from migrations.slack_tables import slack_metadata
 
 URL_ATTRIBUTE = "database_url"
 
@@ -41,7 +42,7 @@ def _database_url() -> str:
 
 def _configure(**options: object) -> None:
     context.configure(
-        target_metadata=Base.metadata,
+        target_metadata=[Base.metadata, *slack_metadata()],
         render_as_batch=True,
         compare_type=True,
         **options,  # type: ignore[arg-type]

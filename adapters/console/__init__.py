@@ -4,7 +4,9 @@ Interactive on a terminal (answers stream live; Ctrl-C stops an answer, Ctrl-D o
 quits). On a pipe it reads one message per line, prints each answer and exits at end of
 input, so ``echo hello | threadline console`` works in scripts; the exit status is 1 if any
 answer failed. Lines starting with ``/`` are commands (``/help``, ``/reset``,
-``/settings set temperature 0.2`` ...), the same ones Slack and Discord offer.
+``/settings set temperature 0.2`` ...), the same ones Slack and Discord offer; ``/export PATH``
+writes your history to a file. A question governance refuses (access, quota, flood control)
+is explained on stderr and counts as a failed answer for the exit status.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import sys
 import uuid
 from typing import TextIO
 
+from adapters.console.own_data import console_command
 from adapters.console.reply import ConsoleReply
-from bot.commands import CommandContext, run_command
+from bot.commands import CommandContext
 from bot.engine import ConversationEngine
-from bot.errors import StoreError
+from bot.errors import Refused, StoreError
 from bot.model import ConversationKey, IncomingMessage, TurnStatus
 
 EXIT_WORDS = {"/exit", "/quit"}
@@ -46,7 +49,7 @@ async def chat(
             break
         if text.startswith("/"):
             ctx = CommandContext(key, user, can_admin=True)
-            stdout.write(await run_command(engine, ctx, text[1:]) + "\n")
+            stdout.write(await console_command(engine, ctx, text[1:]) + "\n")
             continue
         all_ok = await _answer(engine, key, user, text, stdout, interactive) and all_ok
     return all_ok
@@ -64,6 +67,9 @@ async def _answer(
     reply = ConsoleReply(stdout, sys.stderr, prefix="threadline> " if interactive else "")
     try:
         accepted = await engine.accept(message)
+    except Refused as exc:
+        sys.stderr.write(f"threadline: {exc.user_message}\n")
+        return False
     except StoreError as exc:
         sys.stderr.write(
             f"threadline: your message could not be saved, so it was not sent: {exc}\n"

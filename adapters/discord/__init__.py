@@ -16,7 +16,7 @@ def create(context: AdapterContext) -> Adapter:
     from adapters.discord.config import load_config
 
     config = load_config(context.env)
-    services = Services(context.engine, context.replies, config, context.settings.data_dir)
+    services = Services(context.engine, context.replies, config, context.store, context.metrics)
     return DiscordAdapter(services)
 
 

@@ -2,7 +2,9 @@
 
 Gateway address: ``DISCORD_GATEWAY_URL`` if set, else the ``url`` of ``GET /gateway/bot`` on
 the configured REST base; it is also what discord.py falls back to after an invalidated
-session. The shard count is ``DISCORD_SHARD_COUNT`` or the one ``/gateway/bot`` recommends.
+session. The shard count is ``DISCORD_SHARD_COUNT`` or the one ``/gateway/bot`` recommends;
+this process runs the shards of ``DISCORD_SHARD_IDS`` (all of them without it), so one bot
+can be split over processes sharing a database.
 
 If Discord refuses the MESSAGE_CONTENT intent (close code 4014: not enabled in the Developer
 Portal), the bot reconnects without it, says so once, and keeps working on @mentions, DMs,
@@ -40,8 +42,12 @@ class DiscordAdapter:
     def __init__(self, services: Services) -> None:
         self._services = services
         self.client: ThreadlineClient | None = None
-        self.connected = asyncio.Event()
         self._identified: dict[int, float] = {}  # identify times per bucket, across reconnects
+
+    def connected(self) -> bool:
+        """Whether the client is ready (every shard it runs said READY) and not closed."""
+        client = self.client
+        return client is not None and client.is_ready() and not client.is_closed()
 
     async def run(self, stop: asyncio.Event) -> None:
         config = self._services.config
@@ -102,12 +108,16 @@ class DiscordAdapter:
             use_gateway(url)
         if client.shard_count is None:
             client.shard_count = shards
-        logger.info("Discord gateway %s, %d shard(s)", current_gateway(), client.shard_count)
+        logger.info(
+            "Discord gateway %s, %d shard(s), this process runs %s",
+            current_gateway(),
+            client.shard_count,
+            f"shards {sorted(client.shard_ids)}" if client.shard_ids else "all of them",
+        )
 
     async def _connect_until(self, client: ThreadlineClient, stop: asyncio.Event) -> None:
         connection = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
         stopping = asyncio.create_task(stop.wait(), name="discord-stop")
-        self.connected.set()
         try:
             await asyncio.wait({connection, stopping}, return_when=asyncio.FIRST_COMPLETED)
         finally:

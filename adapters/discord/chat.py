@@ -30,12 +30,13 @@ import discord
 
 from adapters.discord.acknowledge import Ack, acknowledge, quietly
 from adapters.discord.errors import call
+from adapters.discord.governance import roles_of
 from adapters.discord.interaction_sink import InteractionSink, InteractionToken
 from adapters.discord.keys import guild_key
 from adapters.discord.runtime import Runtime
 from adapters.discord.sink import NO_MENTIONS, ChannelSink
 from adapters.discord.text import prompt_echo, thread_name
-from bot.errors import SettingError, SinkError
+from bot.errors import Refused, SettingError, SinkError, StoreError
 from bot.model import ConversationKey, IncomingMessage
 from bot.params import check_value
 from bot.reply.base import MessageSink
@@ -77,6 +78,10 @@ class ChatCommand:
         if private and not _can_open(interaction, private=True):
             await _refuse(interaction, NO_PRIVATE)
             return
+        refusal = await self._refusal(interaction, prompt)
+        if refusal is not None:
+            await _refuse(interaction, refusal)
+            return
         deferring = interaction.response.defer(thinking=True, ephemeral=private)
         ack = await acknowledge(interaction, "/chat defer", deferring)
         if ack is Ack.REFUSED:
@@ -89,6 +94,19 @@ class ChatCommand:
             await self._public_thread(interaction, channel, prompt, overrides)
         else:
             await self._in_place(interaction, prompt, overrides, original_used=False)
+
+    async def _refusal(self, interaction: discord.Interaction[Any], prompt: str) -> str | None:
+        """Why governance would refuse this prompt (access, flood control, a quota), checked
+        before the acknowledgement so the refusal is ephemeral; None if it would not (a
+        database failure is left to acceptance, which says so)."""
+        incoming = _incoming(interaction, await self._rt.key_of(interaction), prompt)
+        try:
+            await self._rt.engine.governance.admit(incoming)
+        except Refused as exc:
+            return exc.user_message
+        except StoreError:
+            return None
+        return None
 
     async def _public_thread(
         self,
@@ -254,4 +272,5 @@ def _incoming(
         text=prompt.strip(),
         created_at=interaction.created_at,
         is_direct=interaction.guild_id is None,
+        roles=roles_of(user),
     )

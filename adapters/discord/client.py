@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -34,6 +33,7 @@ from adapters.discord.acknowledge import acknowledge, quietly
 from adapters.discord.buttons import Buttons
 from adapters.discord.commands import SlashCommands, build_commands
 from adapters.discord.config import DiscordConfig
+from adapters.discord.endpoints import route_name
 from adapters.discord.keys import KeyResolver
 from adapters.discord.messages import MessageHandler
 from adapters.discord.parsers import GuardedState
@@ -42,6 +42,8 @@ from adapters.discord.sync import sync_commands
 from adapters.discord.upkeep import Upkeep
 from adapters.discord.views import BUTTONS_ATTRIBUTE, AnswerButton
 from bot.engine import ConversationEngine
+from bot.metrics import Metrics
+from bot.store.state import StateStore
 
 if TYPE_CHECKING:
     from bot.reply.factory import ReplyFactory
@@ -61,7 +63,10 @@ class Services:
     engine: ConversationEngine
     replies: ReplyFactory
     config: DiscordConfig
-    data_dir: Path
+    state: StateStore
+    """The database's shared state and locks (commands are synced once across processes)."""
+    metrics: Metrics = field(default_factory=Metrics.off)
+    """Counts every REST call and 429 by route (an aiohttp trace on discord.py's session)."""
 
 
 def build_intents(message_content: bool) -> discord.Intents:
@@ -93,6 +98,7 @@ class ThreadlineClient(discord.AutoShardedClient):
             max_messages=None,
             member_cache_flags=discord.MemberCacheFlags.none(),
             chunk_guilds_at_startup=False,
+            http_trace=services.metrics.http_trace("discord", route_name),
         )
         self._services = services
         runtime = Runtime(
@@ -137,7 +143,7 @@ class ThreadlineClient(discord.AutoShardedClient):
         await sync_commands(
             self.tree,
             self.application_id or 0,
-            self._services.data_dir,
+            self._services.state,
             mode=config.sync_commands,
             dev_guild=config.dev_guild,
         )

@@ -1,4 +1,5 @@
-"""The slash commands: ``/chat``, ``/reset``, ``/settings show|set``, ``/usage``.
+"""The slash commands: ``/chat``, ``/reset``, ``/settings show|set``, ``/usage``, ``/access``,
+``/audit``, ``/forget`` and ``/export`` (the last two in ``adapters.discord.governance``).
 
 Wording, validation and permissions come from ``bot.commands.run_command``, the same as on
 every platform. Changing settings needs Manage Server (or Administrator) or a role named or
@@ -15,16 +16,22 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from adapters.discord import governance as own_data
 from adapters.discord.acknowledge import acknowledge
 from adapters.discord.chat import ChatCommand
 from adapters.discord.runtime import Runtime
 from bot.channel_settings import SETTING_NAMES
 from bot.commands import NOT_ALLOWED, CommandContext, run_command
+from bot.engine import ConversationEngine
+from bot.governance import SETTING_NAMES as GOVERNED
 
 logger = logging.getLogger(__name__)
 
 MAX_PROMPT = 4000
-SETTING_CHOICES = [app_commands.Choice(name=name, value=name) for name in SETTING_NAMES]
+SETTING_CHOICES = [
+    app_commands.Choice(name=name, value=name) for name in (*SETTING_NAMES, *GOVERNED)
+]
+ACCESS_CHOICES = [app_commands.Choice(name=v, value=v) for v in ("open", "closed", "default")]
 PRIVATE_ANSWERS = ("Not changed:", "Usage:", NOT_ALLOWED)
 
 
@@ -37,6 +44,13 @@ class SlashCommands:
 
     def can_admin(self, interaction: discord.Interaction[Any]) -> bool:
         return self._rt.can_admin(interaction)
+
+    @property
+    def engine(self) -> ConversationEngine:
+        return self._rt.engine
+
+    def track(self) -> None:
+        self._rt.track()
 
     async def run(self, interaction: discord.Interaction[Any], line: str) -> None:
         """Run one command line and show its answer."""
@@ -57,7 +71,13 @@ def build_commands(
     handlers: SlashCommands,
 ) -> list[app_commands.Command[Any, ..., Any] | app_commands.Group]:
     """The command objects to add to the tree (definitions are hashed for sync)."""
-    return [_chat(handlers), _reset(handlers), _settings(handlers), _usage(handlers)]
+    return [
+        _chat(handlers),
+        _reset(handlers),
+        _settings(handlers),
+        _usage(handlers),
+        *governance_commands(handlers),
+    ]
 
 
 def _chat(handlers: SlashCommands) -> app_commands.Command[Any, ..., Any]:
@@ -92,12 +112,56 @@ def _reset(handlers: SlashCommands) -> app_commands.Command[Any, ..., Any]:
 
 
 def _usage(handlers: SlashCommands) -> app_commands.Command[Any, ..., Any]:
-    @app_commands.command(name="usage", description="Token usage in this server over 30 days")
+    @app_commands.command(name="usage", description="Tokens and cost over 30 days")
+    @app_commands.describe(
+        user="Admins: only this person's usage", channel="Admins: only this channel's usage"
+    )
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
-    async def usage(interaction: discord.Interaction[Any]) -> None:
-        await handlers.run(interaction, "usage")
+    async def usage(
+        interaction: discord.Interaction[Any],
+        user: discord.User | None = None,
+        channel: discord.abc.GuildChannel | None = None,
+    ) -> None:
+        line = "usage"
+        if user is not None:
+            line = f"usage user {user.id}"
+        elif channel is not None:
+            line = f"usage channel {channel.id}"
+        await handlers.run(interaction, line)
 
     return usage
+
+
+def governance_commands(handlers: SlashCommands) -> list[app_commands.Command[Any, ..., Any]]:
+    """``/access``, ``/audit``, ``/forget`` and ``/export``."""
+
+    @app_commands.command(name="access", description="Who may use Threadline here (admins)")
+    @app_commands.describe(state="open: everyone here; closed: no one; default: the lists")
+    @app_commands.choices(state=ACCESS_CHOICES)
+    @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
+    async def access(
+        interaction: discord.Interaction[Any], state: app_commands.Choice[str] | None = None
+    ) -> None:
+        await handlers.run(interaction, f"access {state.value}" if state else "access")
+
+    @app_commands.command(name="audit", description="Latest settings and access changes (admins)")
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
+    async def audit(interaction: discord.Interaction[Any]) -> None:
+        await handlers.run(interaction, "audit")
+
+    @app_commands.command(name="forget", description="Erase your messages and their answers")
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
+    async def forget(interaction: discord.Interaction[Any]) -> None:
+        handlers.track()
+        await own_data.forget(handlers.engine, interaction)
+
+    @app_commands.command(name="export", description="Your messages and their answers, as a file")
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
+    async def export(interaction: discord.Interaction[Any]) -> None:
+        handlers.track()
+        await own_data.export(handlers.engine, interaction)
+
+    return [access, audit, forget, export]
 
 
 def _settings(handlers: SlashCommands) -> app_commands.Group:

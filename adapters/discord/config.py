@@ -4,6 +4,10 @@ Only ``DISCORD_TOKEN`` is required. Defaults: @mentions in a channel open a thre
 (``DISCORD_MENTION_MODE=thread``), DMs are answered, other bots are ignored, the
 MESSAGE_CONTENT intent is requested (and dropped automatically if the portal does not grant
 it), commands are synced globally when their definitions change.
+
+Sharding across processes: ``DISCORD_SHARD_COUNT`` is the total number of shards and
+``DISCORD_SHARD_IDS`` the ones this process runs (comma-separated, each below the count, none
+twice; it needs the count). Every process of one bot uses the same count and one database.
 """
 
 from __future__ import annotations
@@ -101,12 +105,17 @@ def _shard_ids(env: EnvReader, count: int | None) -> tuple[int, ...]:
     if count is None:
         raise ConfigError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (the total shard count).")
     try:
-        ids = tuple(sorted({int(item) for item in raw}))
+        numbers = [int(item) for item in raw]
     except ValueError:
         raise ConfigError(
             f"DISCORD_SHARD_IDS={env.text('DISCORD_SHARD_IDS')!r} is not valid: "
             "expected comma-separated shard numbers, e.g. 0,1."
         ) from None
+    ids = tuple(sorted(set(numbers)))
+    if len(ids) != len(numbers):
+        raise ConfigError(
+            f"DISCORD_SHARD_IDS={env.text('DISCORD_SHARD_IDS')!r} names a shard twice."
+        )
     if ids[0] < 0 or ids[-1] >= count:
         raise ConfigError(
             f"DISCORD_SHARD_IDS must be between 0 and {count - 1} (DISCORD_SHARD_COUNT={count})."

@@ -75,6 +75,40 @@ def current_gateway() -> str | None:
     return None if value is None else str(value)
 
 
+_TOKEN_AFTER = frozenset({"webhooks", "interactions"})
+"""Routes whose segment after the id is a secret token (interaction webhooks)."""
+LONGEST_WORD = 32
+
+
+def route_name(verb: str, url: yarl.URL) -> str | None:
+    """The REST route of a request without ids, tokens or emoji, for the platform-call
+    metrics: ``POST /channels/{id}/messages``. None for a request outside ``/api/vN`` (the
+    gateway's websocket)."""
+    parts = url.path.split("/")
+    start = next(
+        (i for i in range(1, len(parts)) if parts[i - 1] == "api" and _is_version(parts[i])),
+        None,
+    )
+    if start is None:
+        return None
+    rest = parts[start + 1 :]
+    names: list[str] = []
+    for i, part in enumerate(rest):
+        if part.isdigit():
+            names.append("{id}")
+        elif (i >= 2 and rest[i - 2] in _TOKEN_AFTER) or len(part) > LONGEST_WORD:
+            names.append("{token}")
+        elif names and names[-1] == "reactions":
+            names.append("{emoji}")
+        else:
+            names.append(part)
+    return f"{verb} /" + "/".join(names)
+
+
+def _is_version(part: str) -> bool:
+    return part.startswith("v") and part[1:].isdigit()
+
+
 def normalize_api_base(url: str) -> str:
     """``http://host:port`` → ``http://host:port/api/v10``; a given ``/api/vN`` is kept."""
     trimmed = url.rstrip("/")

@@ -22,11 +22,12 @@ import logging
 
 import discord
 
+from adapters.discord.governance import roles_of, tell_refused
 from adapters.discord.keys import dm_key, guild_key, key_of_channel
 from adapters.discord.runtime import NOT_SAVED, Runtime
 from adapters.discord.sink import NO_MENTIONS, ChannelSink
 from adapters.discord.text import model_text, thread_name
-from bot.errors import StoreError
+from bot.errors import Refused, StoreError
 from bot.model import ConversationKey, IncomingMessage
 
 logger = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class MessageHandler:
         if self._rt.config.mention_mode != "thread" or not self._text(message):
             await self._answer(message, key, message.channel.id, reply_to=message.id)
             return
-        if not await self._claim(message):
+        if not await self._claim(message) or not await self._admitted(message, key):
             return
         thread = await self._open_thread(message)
         if thread is None or message.guild is None:
@@ -112,6 +113,16 @@ class MessageHandler:
         thread_key = guild_key(message.guild.id, message.channel.id, thread.id)
         self._rt.keys.remember(thread.id, message.channel.id)
         await self._answer(message, thread_key, thread.id, reply_to=None, claimed=True)
+
+    async def _admitted(self, message: discord.Message, key: ConversationKey) -> bool:
+        """Whether governance would take the question; if not, its author is told by DM and
+        no thread is opened (a refusal leaves nothing in the channel)."""
+        try:
+            await self._rt.engine.governance.admit(self._incoming(message, key, ""))
+        except Refused as exc:
+            await tell_refused(self._rt.client, str(message.author.id), exc.user_message)
+            return False
+        return True
 
     async def _open_thread(self, message: discord.Message) -> discord.Thread | None:
         """A public thread on the user's message; ``None`` where that is not possible."""
@@ -194,4 +205,5 @@ class MessageHandler:
             text=text,
             created_at=message.created_at,
             is_direct=message.guild is None,
+            roles=roles_of(message.author),
         )

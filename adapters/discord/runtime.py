@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from adapters.discord.config import DiscordConfig
+from adapters.discord.governance import tell_refused
 from adapters.discord.keys import KeyResolver, dm_key, key_of_channel
 from adapters.discord.sink import ChannelSink
 from bot.engine import ConversationEngine, Resume, TurnResult
-from bot.errors import BotError, ShuttingDown, StoreError
+from bot.errors import BotError, Refused, ShuttingDown, StoreError
 from bot.model import ConversationKey, IncomingMessage
 from bot.reply.base import MessageSink, StreamedReply
 
@@ -127,6 +128,9 @@ class Runtime:
         target = {"channel_id": getattr(sink, "channel_id", 0) or 0}
         try:
             accepted = await self.engine.accept(incoming, target=target, overrides=overrides)
+        except Refused as exc:  # access, flood control or a quota: a private DM, nothing stored
+            await tell_refused(self.client, incoming.author_id, exc.user_message)
+            return None
         except StoreError as exc:
             logger.warning("conversation %s: question not stored: %s", incoming.key, exc)
             await self._say(sink, exc.user_message if isinstance(exc, ShuttingDown) else NOT_SAVED)

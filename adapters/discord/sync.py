@@ -1,12 +1,18 @@
-"""Register the slash commands with Discord only when their definitions change.
+"""Register the slash commands with Discord only when their definitions change, once across
+every process sharing the database.
 
 Discord allows about 200 command creations per guild per day, so syncing on every start is
 wasteful. The JSON Discord would receive is hashed together with its scope (application id and
-either ``global`` or the ``DISCORD_DEV_GUILD`` id); the hash is kept in
-``<data dir>/discord-commands.json``. ``DISCORD_SYNC_COMMANDS``: ``auto`` (default) syncs when
-the hash differs, ``always`` on every start, ``never`` leaves registration to you.
-With ``DISCORD_DEV_GUILD`` the commands are registered in that guild only (they update
-instantly there), instead of globally.
+either ``global`` or the ``DISCORD_DEV_GUILD`` id); the hash of what was last registered is
+kept in the database (``app_state``, key ``discord.commands:<scope>``), so replicas and the
+processes of a sharded bot agree on it. The check and the sync run under the database lock
+``discord-command-sync`` (a PostgreSQL advisory lock): when several processes start together,
+the first registers and the others find the hash already stored.
+
+``DISCORD_SYNC_COMMANDS``: ``auto`` (default) syncs when the hash differs, ``always`` on every
+start, ``never`` leaves registration to you. With ``DISCORD_DEV_GUILD`` the commands are
+registered in that guild only (they update instantly there), instead of globally. If the
+database cannot be read, nothing is synced (every replica would otherwise sync at once).
 """
 
 from __future__ import annotations
@@ -14,15 +20,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import discord
 from discord import app_commands
 
+from bot.errors import StoreError
+from bot.store.state import StateStore
+
 logger = logging.getLogger(__name__)
 
-HASH_FILE = "discord-commands.json"
+LOCK_NAME = "discord-command-sync"
+STATE_PREFIX = "discord.commands:"
 
 
 def command_hash(payload: list[dict[str, Any]], scope: str) -> str:
@@ -30,28 +39,10 @@ def command_hash(payload: list[dict[str, Any]], scope: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _read_hashes(path: Path) -> dict[str, str]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
-
-
-def _write_hashes(path: Path, hashes: dict[str, str]) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(hashes, indent=2, sort_keys=True), encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        logger.warning("cannot remember the command hash in %s (%s); will sync again", path, exc)
-
-
 async def sync_commands(
     tree: app_commands.CommandTree[Any],
     application_id: int,
-    data_dir: Path,
+    state: StateStore,
     *,
     mode: str,
     dev_guild: int | None,
@@ -65,11 +56,23 @@ async def sync_commands(
     payload = [command.to_dict(tree) for command in tree.get_commands(guild=guild)]
     scope = f"{application_id}:{dev_guild or 'global'}"
     digest = command_hash(payload, scope)
-    path = data_dir / HASH_FILE
-    hashes = _read_hashes(path)
-    if mode == "auto" and hashes.get(scope) == digest:
-        logger.info("slash commands unchanged; not syncing (%s)", scope)
+    try:
+        async with state.hold_lock(LOCK_NAME):
+            if mode == "auto" and await state.get_state(STATE_PREFIX + scope) == digest:
+                logger.info("slash commands unchanged; not syncing (%s)", scope)
+                return False
+            if not await _sync(tree, guild, scope):
+                return False
+            await state.set_state(STATE_PREFIX + scope, digest)
+    except StoreError as exc:
+        logger.error("slash commands not synced (%s): the database is unavailable: %s", scope, exc)
         return False
+    return True
+
+
+async def _sync(
+    tree: app_commands.CommandTree[Any], guild: discord.Object | None, scope: str
+) -> bool:
     try:
         await tree.sync(guild=guild)
     except discord.HTTPException as exc:
@@ -81,5 +84,4 @@ async def sync_commands(
         )
         return False
     logger.info("slash commands registered (%s)", scope)
-    _write_hashes(path, {**hashes, scope: digest})
     return True

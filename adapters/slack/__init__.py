@@ -19,4 +19,10 @@ __all__ = ["SlackAdapter", "SlackConfig", "create", "load_config"]
 def create(context: AdapterContext) -> Adapter:
     """Validate the Slack variables and build the adapter (nothing connects yet)."""
     config = load_config(context.env)
-    return SlackAdapter(context.engine, context.replies, config, context.settings.database_url)
+    return SlackAdapter(
+        context.engine,
+        context.replies,
+        config,
+        context.settings.database_url,
+        metrics=context.metrics,
+    )

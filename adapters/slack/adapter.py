@@ -28,7 +28,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.actions import ButtonActions
-from adapters.slack.api import TRANSPORT_ERRORS, build_client, error_code
+from adapters.slack.api import TRANSPORT_ERRORS, build_client, error_code, method_name
 from adapters.slack.budget import StreamBudgets
 from adapters.slack.commands import AdminPolicy, SlashCommands
 from adapters.slack.config import SlackConfig
@@ -46,6 +46,7 @@ from adapters.slack.users import UserDirectory
 from adapters.slack.workspaces import OneWorkspace, Workspace, Workspaces
 from bot.engine import ConversationEngine
 from bot.errors import ConfigError
+from bot.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ DRAIN_SECONDS = 10.0
 
 class Transport(Protocol):
     async def start(self) -> None: ...
+
+    def connected(self) -> bool: ...
 
     async def close(self) -> None: ...
 
@@ -69,10 +72,15 @@ class SlackAdapter:
         replies: ReplyMaker,
         config: SlackConfig,
         database_url: str = "",
+        *,
+        metrics: Metrics | None = None,
     ) -> None:
         self._engine = engine
+        self._metrics = metrics or Metrics.off()
         self._replies = replies
         self.config = config
+        if config.oauth and not database_url:
+            raise ConfigError("Slack's OAuth install keeps installations in DATABASE_URL: set it.")
         self._database_url = database_url
         self.transport: Transport | None = None
         self.replies: ReplyBuilder | None = None
@@ -80,25 +88,25 @@ class SlackAdapter:
 
     async def run(self, stop: asyncio.Event) -> None:
         config = self.config
-        async with aiohttp.ClientSession() as session, contextlib.AsyncExitStack() as stack:
+        trace = self._metrics.http_trace("slack", method_name)  # Web API calls and 429s
+        async with (
+            aiohttp.ClientSession(trace_configs=[trace]) as session,
+            contextlib.AsyncExitStack() as stack,
+        ):
             client = build_client(session, config.api_url, None, config.api_timeout)
             tasks = TaskSet()
-            settings: AsyncOAuthSettings | None = None
-            revocations: Revocations | None = None
-            workspaces: Workspaces
             if config.oauth:
-                if not self._database_url:
-                    raise ConfigError("Slack's OAuth install needs the database (DATABASE_URL).")
                 stores = await stack.enter_async_context(
                     open_stores(self._database_url, config.client_id)
                 )
                 options = client_options(session, config.api_url, config.api_timeout)
-                workspaces = InstalledWorkspaces(stores.installations, options, tasks)
+                installed = InstalledWorkspaces(stores.installations, options, tasks)
+                revocations = Revocations(stores.installations, installed)
                 settings = oauth_settings(config, stores)
-                revocations = Revocations(stores.installations, workspaces)
+                app = self._build_app(client, installed, tasks, settings, revocations)
             else:
-                workspaces = await self._one_workspace(session, tasks)
-            app = self._build_app(client, workspaces, tasks, settings, revocations)
+                one = await self._one_workspace(session, tasks)
+                app = self._build_app(client, one, tasks, None, None)
             self.transport = self._transport(app, client)
             try:
                 await self.transport.start()
@@ -110,6 +118,10 @@ class SlackAdapter:
                 self._engine.leave_platform("slack")
                 await self.transport.close()
                 await tasks.close(DRAIN_SECONDS)
+
+    def connected(self) -> bool:
+        """Socket Mode: the websocket is open now; HTTP mode: the server is up."""
+        return self.ready.is_set() and self.transport is not None and self.transport.connected()
 
     async def _one_workspace(self, session: aiohttp.ClientSession, tasks: TaskSet) -> OneWorkspace:
         """The single-token mode's workspace: ``SLACK_BOT_TOKEN`` and who ``auth.test`` says."""

@@ -17,6 +17,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
+from yarl import URL
 
 from bot.errors import SinkError, SinkMessageGone, SinkRateLimited
 
@@ -97,6 +98,17 @@ def to_sink_error(exc: BaseException, method: str) -> SinkError:
     if code in GONE_ERRORS or code == STREAM_EXPIRED:
         return SinkMessageGone(f"{method}: {code}")
     return SinkError(f"{method}: {code}")
+
+
+def method_name(verb: str, url: URL) -> str | None:
+    """The Web API method a request calls (``chat.postMessage``: the last segment after
+    ``/api/``), for the platform-call metrics; None for anything else on the session
+    (``response_url`` posts, file downloads), whose paths carry ids and tokens."""
+    parts = url.path.rstrip("/").split("/")
+    if len(parts) < 2 or parts[-2] != "api" or "." not in parts[-1]:
+        return None
+    name = parts[-1]
+    return name if all(piece.isalpha() for piece in name.split(".")) else None
 
 
 async def call(method: str, request: Awaitable[AsyncSlackResponse]) -> dict[str, Any]:

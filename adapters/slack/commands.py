@@ -1,4 +1,5 @@
-"""The ``/threadline`` slash command: help, reset, settings, usage (shared wording in the core).
+"""The ``/threadline`` slash command: help, reset, settings, usage, access, audit, forget (shared
+wording in the core) and export (the history file goes by DM, ``adapters.slack.governance``).
 
 Answers are ephemeral. The command is acknowledged within Slack's 3 seconds: with the answer
 itself when it is ready in time (the usual case), otherwise with an empty ack and the answer
@@ -17,6 +18,7 @@ from typing import Any
 
 from slack_bolt.context.async_context import AsyncBoltContext
 
+from adapters.slack.governance import send_export
 from adapters.slack.sink import PLATFORM
 from adapters.slack.tasks import TaskSet
 from adapters.slack.workspaces import Workspace, Workspaces
@@ -88,6 +90,8 @@ class SlashCommands:
         user = str(command.get("user_id") or "")
         key = ConversationKey(PLATFORM, ws.me.workspace, str(command.get("channel_id") or ""))
         try:
+            if text.lower().split()[:1] == ["export"]:
+                return await send_export(self._engine, ws, user)
             can_admin = await self._admins.allows(ws, user) if _needs_admin(text) else False
             return await run_command(self._engine, CommandContext(key, user, can_admin), text)
         except BotError as exc:
@@ -110,6 +114,6 @@ def _text_of(work: asyncio.Task[str]) -> str:
 def _needs_admin(text: str) -> bool:
     """Commands whose answer depends on admin rights: settings changes, everyone's usage."""
     words = text.lower().split()
-    if words[:1] == ["usage"]:
+    if words[:1] in (["usage"], ["audit"], ["access"]):
         return True
     return len(words) >= 2 and words[0] == "settings" and words[1] == "set"

@@ -21,6 +21,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 
 from adapters.slack.api import best_effort
 from adapters.slack.config import SlackConfig
+from adapters.slack.governance import tell_refused
 from adapters.slack.replies import ReplyBuilder
 from adapters.slack.routing import (
     Event,
@@ -40,7 +41,7 @@ from adapters.slack.tasks import TaskSet
 from adapters.slack.text import clean_incoming, mentions, mentions_someone_else, title_from
 from adapters.slack.workspaces import Workspace, Workspaces
 from bot.engine import Accepted, ConversationEngine
-from bot.errors import BotError, ReplyClosedError
+from bot.errors import BotError, Refused, ReplyClosedError
 from bot.model import ConversationKey, IncomingMessage
 from bot.reply.base import StreamedReply
 
@@ -150,7 +151,11 @@ class SlackEvents:
             await self._engine.record(message, claims=claims)
             return
         first = target.assistant and not await self._engine.is_participating(target.key)
-        accepted = await self._engine.accept(message, target=to_stored(target), claims=claims)
+        try:
+            accepted = await self._engine.accept(message, target=to_stored(target), claims=claims)
+        except Refused as exc:  # access, flood control or a quota: a private notice, nothing stored
+            await tell_refused(self._engine, ws, target, event, exc.user_message)
+            return
         if accepted is None:
             return
         if first:  # a new assistant-panel thread gets its title from the first question

@@ -90,6 +90,13 @@ class HttpTransport:
         self._runner = runner
         self.port = _bound_port(runner, self._port)
         logger.info("Slack HTTP mode: events at http://%s:%d%s", self._host, self.port, EVENTS_PATH)
+        if self._oauth is not None:
+            where = f"http://{self._host}:{self.port}{INSTALL_PATH}"
+            logger.info("Slack: installs into workspaces at %s", where)
+
+    def connected(self) -> bool:
+        """Whether the server is up (Slack can deliver events)."""
+        return self._runner is not None
 
     async def close(self) -> None:
         if self._runner is not None:

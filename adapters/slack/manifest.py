@@ -15,6 +15,8 @@ BOT_SCOPES: dict[str, str] = {
     "chat:write": "post, update and stream answers; ephemeral notes; status",
     "commands": "the /threadline slash command",
     "users:read": "display names for history, and admin checks for settings",
+    "im:write": "open a DM to send a person their exported history (export)",
+    "files:write": "upload the exported history file into that DM (files.uploadV2)",
 }
 
 BOT_EVENTS: dict[str, str] = {

@@ -36,6 +36,7 @@ from adapters.slack.budget import StreamBudgets
 from adapters.slack.sink import MAX_CHARS, Target
 from adapters.slack.text import MentionPolicy, sanitize, split_safe
 from bot.errors import ReplyClosedError, SinkError, SinkRateLimited
+from bot.moderation import retract
 from bot.reply.base import StreamedReply
 
 logger = logging.getLogger(__name__)
@@ -135,6 +136,11 @@ class NativeStreamReply:
     async def fail(self, notice: str) -> None:
         delegate = await self._close(final=False)
         await delegate.fail(notice)
+
+    async def retract(self, notice: str) -> None:
+        """Moderation withheld the answer: the message shows only ``notice``."""
+        delegate = await self._close(final=False)
+        await retract(delegate, notice)
 
     def _check_open(self) -> None:
         if not self._open:

@@ -19,6 +19,7 @@ from adapters.slack.native import NativeStreamReply, NativeSupport
 from adapters.slack.sink import BlockSupport, SlackSink, Target
 from adapters.slack.targets import from_stored
 from bot.engine import Resume
+from bot.moderation import retract
 from bot.reply.base import MessageSink, StreamedReply
 
 THINKING = "is thinking…"
@@ -74,6 +75,10 @@ class StatusReply:
     async def fail(self, notice: str) -> None:
         await self._settle()
         await self._inner.fail(notice)
+
+    async def retract(self, notice: str) -> None:
+        await self._settle()
+        await retract(self._inner, notice)
 
     async def _settle(self) -> None:
         if self._task is not None:

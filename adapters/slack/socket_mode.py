@@ -46,6 +46,15 @@ class SocketTransport:
             raise _start_error(exc) from None
         logger.info("Slack Socket Mode connected")
 
+    def connected(self) -> bool:
+        """Whether the websocket is open now; False from a drop until slack-sdk's reconnection
+        (it keeps the closed session until a new one is open)."""
+        if self._handler is None:
+            return False
+        client = self._handler.client
+        session = client.current_session
+        return not (client.closed or client.stale or session is None or session.closed)
+
     async def close(self) -> None:
         if self._handler is not None:
             handler, self._handler = self._handler, None

@@ -33,6 +33,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from bot.llm.base import CompletionRequest, StreamEvent
 from bot.llm.chunks import ChunkDecoder, parse_completion
 from bot.llm.failures import empty_answer, error_from_status, html_instead, looks_like_html
 from bot.llm.reader import EventReader, transport_errors
+from bot.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +99,7 @@ class ChatCompletionsClient:
         timeouts: LLMTimeouts,
         max_retries: int = 2,
         sleep: Sleep = asyncio.sleep,
+        metrics: Metrics | None = None,
     ) -> None:
         if not http.base_url.host:
             raise ValueError("the httpx client needs a base_url; use build_http_client()")
@@ -105,26 +108,42 @@ class ChatCompletionsClient:
         self._timeouts = timeouts
         self._max_retries = max(0, max_retries)
         self._sleep = sleep
+        self._metrics = metrics or Metrics.off()
         self._http_timeout = _http_timeout(timeouts.connect)
 
     def __repr__(self) -> str:
         return f"ChatCompletionsClient(base_url={str(self._http.base_url)!r})"
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
-        """Yield the answer's events as they arrive; raise ``LLMError`` on failure."""
+        """Yield the answer's events as they arrive; raise ``LLMError`` on failure.
+
+        Metrics: time to the first event and to the end of the stream, from the first attempt
+        (retries included: what the user waits), once per request, never per event."""
         body = request_body(request, stream=True)
+        sent = time.perf_counter()
         async with AsyncExitStack() as stack:
             reader, events = await self._retrying(lambda: self._open(stack, body, request))
-            while events:
-                for event in events:
-                    yield event
-                events = await self._next_events(reader)
-            await reader.drain()
+            self._metrics.llm_first_token(time.perf_counter() - sent)
+            try:
+                while events:
+                    for event in events:
+                        yield event
+                    events = await self._next_events(reader)
+                await reader.drain()
+            except LLMError as err:
+                self._metrics.llm_error(err)
+                raise
+            finally:
+                self._metrics.llm_request(time.perf_counter() - sent)
 
     async def complete(self, request: CompletionRequest) -> list[StreamEvent]:
         """Non-streaming mode: one request, the whole answer as the same events."""
         body = request_body(request, stream=False)
-        return await self._retrying(lambda: self._complete_once(body, request))
+        sent = time.perf_counter()
+        events = await self._retrying(lambda: self._complete_once(body, request))
+        self._metrics.llm_first_token(time.perf_counter() - sent)  # the whole answer at once
+        self._metrics.llm_request(time.perf_counter() - sent)
+        return events
 
     async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
         number = 0
@@ -132,6 +151,7 @@ class ChatCompletionsClient:
             try:
                 return await attempt()
             except LLMError as err:
+                self._metrics.llm_error(err)  # every failed attempt, retried or not
                 delay = self._retry_delay(err, number)
                 if delay is None:
                     raise

@@ -175,6 +175,14 @@ class ProgressiveReply:
     async def stop(self) -> None:
         await self._close(ReplyStatus.STOPPED, STOPPED_MARK)
 
+    async def retract(self, notice: str) -> None:
+        """Close as failed showing only the notice: the text shown so far is taken back (the
+        first message is edited to the notice, any continuation to ``CUT_SHORT``)."""
+        if self._status is ReplyStatus.OPEN:
+            self._pieces, self._size, self._display_cache = [], 0, (-1, "")
+            self._layout = Layout(self._layout.max_chars, self._layout.indicator, self._layout.unit)
+        await self.fail(notice)
+
     async def _close(self, status: ReplyStatus, mark: str | None) -> None:
         if self._status is not ReplyStatus.OPEN:
             raise ReplyClosedError(f"{status} requested on a reply that is {self._status}")

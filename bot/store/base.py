@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.model import ChatMessage, ConversationKey, TurnStatus, Usage
+from bot.store.governance_base import GovernanceStore
+from bot.store.state import StateStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +72,9 @@ JOB_QUEUED = "queued"
 JOB_STREAMING = "streaming"
 
 
-class ConversationStore(Protocol):
-    """Conversation history, channel settings, event deduplication and the usage ledger."""
+class ConversationStore(GovernanceStore, StateStore, Protocol):
+    """Conversation history, channel settings, event deduplication and the usage ledger
+    (with the governance queries of ``GovernanceStore``)."""
 
     def conversation_lock(self, key: ConversationKey) -> AbstractAsyncContextManager[None]:
         """Hold the conversation's turn across every process sharing the database."""
@@ -224,9 +227,16 @@ class ConversationStore(Protocol):
         ...
 
     async def record_usage(
-        self, key: ConversationKey, user_id: str, model: str, usage: Usage
+        self,
+        key: ConversationKey,
+        user_id: str,
+        model: str,
+        usage: Usage,
+        *,
+        estimated: bool = False,
     ) -> None:
-        """Add a completion's token usage to the ledger."""
+        """Add a completion's token usage to the ledger (``estimated``: counted by Threadline
+        because the endpoint reported none)."""
         ...
 
     async def usage_by_user(self, platform: str, workspace: str, since: datetime) -> list[UsageRow]:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -159,8 +160,11 @@ def _require_database(url: str) -> None:
 
 
 @asynccontextmanager
-async def open_store(url: str, *, migrate: bool = False) -> AsyncIterator[SqlConversationStore]:
+async def open_store(
+    url: str, *, migrate: bool = False, clock: Callable[[], datetime] | None = None
+) -> AsyncIterator[SqlConversationStore]:
     """Open the store at ``url``; with ``migrate``, first upgrade the schema to the newest.
+    ``clock`` replaces the store's UTC clock (tests).
 
     Without ``migrate`` the schema must already be current (``threadline db upgrade``);
     otherwise StoreError says so. The engine is disposed when the block exits.
@@ -177,7 +181,7 @@ async def open_store(url: str, *, migrate: bool = False) -> AsyncIterator[SqlCon
     try:
         await check_current(engine, url)
         logger.info("store opened: %s", describe_url(url))
-        store = SqlConversationStore(engine)
+        store = SqlConversationStore(engine, **({"clock": clock} if clock else {}))
         try:
             yield store
         finally:

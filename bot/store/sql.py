@@ -45,6 +45,7 @@ from bot.model import ChatMessage, ConversationKey, Role, TurnStatus, Usage
 from bot.store import jobs
 from bot.store.base import Job, JobSpec, MessageUpdate, UsageRow
 from bot.store.db import CONNECT_TIMEOUT_S, WRITE, open_store
+from bot.store.governance import GovernanceQueries, settings_upsert
 from bot.store.pglock import AdvisoryLocks
 from bot.store.queries import (
     CONTEXT,
@@ -58,6 +59,7 @@ from bot.store.queries import (
     to_chat,
     update_values,
 )
+from bot.store.state import StateQueries
 from bot.store.tables import (
     AnswerJob,
     ChannelSettings,
@@ -69,6 +71,7 @@ from bot.store.tables import (
     as_utc,
     utc_now,
 )
+from bot.store.usage import UsageQueries
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +84,7 @@ __all__ = ["SqlConversationStore", "open_store"]
 Insert = sqlite.Insert | postgresql.Insert
 
 
-class SqlConversationStore:
+class SqlConversationStore(GovernanceQueries, StateQueries, UsageQueries):
     """Conversation history, channel settings, event dedup and usage in a SQL database."""
 
     def __init__(self, engine: AsyncEngine, *, clock: Callable[[], datetime] = utc_now) -> None:
@@ -449,17 +452,7 @@ class SqlConversationStore:
         return dict(values) if values else {}
 
     async def set_settings(self, channel: ConversationKey, values: dict[str, Any]) -> None:
-        row = key_values(channel.channel_key(), thread=False)
-        row |= {"values": dict(values), "updated_at": self._clock()}
-        stmt = self._insert(ChannelSettings).values(row)
-        upsert = stmt.on_conflict_do_update(
-            index_elements=[
-                ChannelSettings.platform,
-                ChannelSettings.workspace,
-                ChannelSettings.channel,
-            ],
-            set_={"values": stmt.excluded["values"], "updated_at": stmt.excluded.updated_at},
-        )
+        upsert = settings_upsert(self._insert, channel, values, self._clock())
         async with self._tx(write=True) as conn:
             await conn.execute(upsert)
 
@@ -483,7 +476,13 @@ class SqlConversationStore:
         return result.rowcount
 
     async def record_usage(
-        self, key: ConversationKey, user_id: str, model: str, usage: Usage
+        self,
+        key: ConversationKey,
+        user_id: str,
+        model: str,
+        usage: Usage,
+        *,
+        estimated: bool = False,
     ) -> None:
         row = key_values(key) | {
             "user_id": user_id,
@@ -491,6 +490,7 @@ class SqlConversationStore:
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
             "created_at": self._clock(),
+            "estimated": estimated,
         }
         async with self._tx(write=True) as conn:
             await conn.execute(insert(UsageEntry).values(row))

@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -176,6 +177,19 @@ class UsageEntry(Base):
     prompt_tokens: Mapped[int] = mapped_column(Integer)
     completion_tokens: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    estimated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Counted by Threadline (the endpoint reported no usage), not billed figures."""
+
+
+class AppState(Base):
+    """Small values every process sharing the database agrees on (migration 0004), such as
+    the hash of the Discord commands last registered."""
+
+    __tablename__ = "app_state"
+
+    key: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class AnswerJob(Base):
@@ -204,3 +218,27 @@ class AnswerJob(Base):
     supersedes: Mapped[int | None] = mapped_column(BigInteger)
     stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AuditLog(Base):
+    """One governance change (settings, access, quotas): who, what, where, when, old → new."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index(None, "platform", "workspace", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    workspace: Mapped[str] = mapped_column(String(ID))
+    channel: Mapped[str] = mapped_column(String(ID))
+    actor: Mapped[str] = mapped_column(String(ID))
+    action: Mapped[str] = mapped_column(String(ID))
+    old_value: Mapped[str] = mapped_column(Text)
+    new_value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# Governance reads (migration 0005): flood control counts a user's answers in the last minute;
+# quotas sum a user's or a channel's ledger rows of the current day or month.
+Index(None, Message.requester, Message.created_at)
+Index(None, UsageEntry.platform, UsageEntry.workspace, UsageEntry.user_id, UsageEntry.created_at)
+Index(None, UsageEntry.platform, UsageEntry.workspace, UsageEntry.channel, UsageEntry.created_at)

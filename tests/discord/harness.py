@@ -63,7 +63,7 @@ async def running_bot(
 ) -> AsyncIterator[Bot]:
     settings = load_settings(EnvReader(bot_env(fake, llm, data, **(env or {}), **extra)))
     async with open_core(settings) as core:
-        context = AdapterContext(core.engine, core.replies, settings.env, settings)
+        context = AdapterContext(core.engine, core.replies, settings.env, settings, core.store)
         adapter = create(context)
         assert isinstance(adapter, DiscordAdapter)
         stop = asyncio.Event()

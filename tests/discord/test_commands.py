@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from bot.model import ConversationKey
+from bot.store.sql import open_store
 from tests.discord.harness import (
     Bot,
     eventually,
@@ -98,13 +98,15 @@ async def test_usage_reports_tokens(bot: Bot) -> None:
 
 async def test_commands_are_registered_once_and_globally(bot: Bot, tmp_path: Path) -> None:
     names = sorted(c["name"] for c in bot.fake.commands["global"])
-    assert names == ["chat", "reset", "settings", "usage"]
+    assert names == ["access", "audit", "chat", "export", "forget", "reset", "settings", "usage"]
     settings = next(c for c in bot.fake.commands["global"] if c["name"] == "settings")
     set_options = next(o for o in settings["options"] if o["name"] == "set")["options"]
     choices = [c["value"] for c in set_options[0]["choices"]]
     assert "system_prompt" in choices and "temperature" in choices and "logit_bias" in choices
-    stored = json.loads((tmp_path / "discord-commands.json").read_text())
-    assert list(stored) == [f"{bot.fake.app_id}:global"]
+    async with open_store(f"sqlite+aiosqlite:///{tmp_path / 'threadline.db'}") as store:
+        stored = await store.get_state(f"discord.commands:{bot.fake.app_id}:global")
+    assert stored is not None and len(stored) == 64  # the hash of what was registered
+    assert bot.fake.command_puts == ["global"]
 
 
 async def test_a_dev_guild_gets_guild_commands(

@@ -43,6 +43,8 @@ class StoredMessage:
     history: list[str] = field(default_factory=list)
     allowed_mentions: list[dict[str, Any] | None] = field(default_factory=list)
     deleted: bool = False
+    files: dict[str, bytes] = field(default_factory=dict)
+    """Attachments sent with the message (multipart), by file name."""
 
     @property
     def id(self) -> int:

@@ -34,6 +34,7 @@ TOKEN_LIFETIME = 15 * 60
 EPHEMERAL, LOADING = 1 << 6, 1 << 7
 API = "/api/v10"
 BODY: web.RequestKey[Any] = web.RequestKey("body", object)
+FILES = "_files"
 
 
 def build_routes(fake: FakeDiscord, app: web.Application) -> None:
@@ -41,6 +42,7 @@ def build_routes(fake: FakeDiscord, app: web.Application) -> None:
     app.middlewares.append(rest.middleware)
     r = app.router
     r.add_get(API + "/users/@me", rest.me)
+    r.add_post(API + "/users/@me/channels", rest.open_dm)
     r.add_get(API + "/oauth2/applications/@me", rest.application)
     r.add_get(API + "/gateway/bot", rest.gateway_bot)
     r.add_get(API + "/gateway", rest.gateway_plain)
@@ -71,7 +73,11 @@ async def _body(request: web.Request) -> Any:
     if request.content_type.startswith("multipart/"):
         form = await request.post()
         raw = form.get("payload_json")
-        return json.loads(str(raw)) if raw is not None else {}
+        body = json.loads(str(raw)) if raw is not None else {}
+        files = [f for f in form.values() if isinstance(f, web.FileField)]
+        if files:  # attachments: kept as FILES on the stored message
+            body[FILES] = {f.filename: f.file.read() for f in files}
+        return body
     text = await request.text()
     return json.loads(text) if text else None
 
@@ -126,6 +132,14 @@ class Rest:
         return None, headers
 
     # -- identity and gateway ---------------------------------------------------------
+
+    async def open_dm(self, request: web.Request) -> web.Response:
+        """``POST /users/@me/channels {recipient_id}``: the DM channel with that user."""
+        recipient = str((request[BODY] or {}).get("recipient_id") or "")
+        names = [n for n, u in self.fake.users.items() if u["id"] == recipient]
+        if not names:
+            return error_response(400, 50007, "Cannot send messages to this user")
+        return json_reply(self.fake.channels[self.fake.open_dm(names[0])])
 
     async def me(self, request: web.Request) -> web.Response:
         return json_reply({**self.fake.bot, "verified": True, "flags": 0})
@@ -337,6 +351,7 @@ class Rest:
             **extra,
         )
         stored = self.fake.new_message(data)
+        stored.files.update(body.get(FILES) or {})
         self._record_mentions(stored, body)
         return stored
 
@@ -403,6 +418,7 @@ class Rest:
         data["flags"] = int(data.get("flags", 0)) & ~LOADING
         data["edited_timestamp"] = p.iso_now()
         stored.data = data
+        stored.files.update(body.get(FILES) or {})
         stored.history.append(stored.content)
         self._record_mentions(stored, body)
         self.fake.notify()
@@ -425,7 +441,7 @@ class Rest:
         if time.time() - record.created > self.fake.interaction_deadline:
             return _unknown("interaction")
         body = request[BODY] or {}
-        data = body.get("data") or {}
+        data = {**(body.get("data") or {}), **({FILES: body[FILES]} if FILES in body else {})}
         problem = self._check_content(data, creating=False)
         if problem is not None:
             return problem

@@ -48,6 +48,12 @@ for, then ``[DONE]``. ``n > 1`` gives interleaved choices; choice *i > 0* ends w
   asked for, as a proxy's login or error page would be. ``events()`` with no steps is an empty
   200 event stream (what llama.cpp sends when the prompt exceeds its context).
 
+**Moderations** (``POST /v1/moderations``, OpenAI's shape): ``server.flag("bomb",
+category="violence")`` flags every input containing that word (case-insensitive) with that
+category; other inputs pass. ``server.enqueue_moderation(*scripts)`` scripts the next
+moderation responses instead (``error(503)``, ``completion(body, delay=5)``, ...). Moderation
+requests are recorded in ``server.moderations`` (not in ``server.requests``).
+
 ``delay`` (all scripts) waits before any response byte: a slow first byte. Pauses end early when
 the server closes, and a handler stops when its client goes away, so a stalled script never
 holds a test up.
@@ -256,6 +262,9 @@ class FakeLLMServer:
         self.chunk_delay = chunk_delay
         self.requests: list[RecordedRequest] = []
         self._queue: collections.deque[Script] = collections.deque()
+        self.moderations: list[RecordedRequest] = []
+        self.flagged_words: dict[str, str] = {}
+        self._moderation_queue: collections.deque[Script] = collections.deque()
         self._host, self._port = host, port
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -264,6 +273,14 @@ class FakeLLMServer:
     def enqueue(self, *scripts: Script) -> None:
         """Script the next responses, in order; the default behaviour resumes when they run out."""
         self._queue.extend(scripts)
+
+    def flag(self, word: str, *, category: str = "violence") -> None:
+        """Moderation flags every input containing ``word`` (case-insensitive) as ``category``."""
+        self.flagged_words[word.lower()] = category
+
+    def enqueue_moderation(self, *scripts: Script) -> None:
+        """Script the next moderation responses, in order (then word flags apply again)."""
+        self._moderation_queue.extend(scripts)
 
     @property
     def queued(self) -> int:
@@ -274,6 +291,7 @@ class FakeLLMServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/moderations", self._moderate)
         self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
@@ -307,7 +325,29 @@ class FakeLLMServer:
         script = self._queue.popleft() if self._queue else self._echo(body)
         return await self._play(request, script, bool(body.get("stream")))
 
-    async def _record(self, request: web.Request) -> Any:
+    async def _moderate(self, request: web.Request) -> web.StreamResponse:
+        body = await self._record(request, self.moderations)
+        if self._moderation_queue:
+            return await self._play(request, self._moderation_queue.popleft(), False)
+        if not isinstance(body, dict):
+            return await self._play(request, error(400, "We could not parse the JSON body."), False)
+        raw = body.get("input")
+        inputs = raw if isinstance(raw, list) else [raw]
+        results = [self._moderation_result(str(item)) for item in inputs]
+        model = str(body.get("model") or "omni-moderation-latest")
+        return web.json_response({"id": "modr-fake", "model": model, "results": results})
+
+    def _moderation_result(self, text: str) -> dict[str, Any]:
+        lowered = text.lower()
+        hits = {cat for word, cat in self.flagged_words.items() if word in lowered}
+        names = sorted({"violence", "harassment", "hate", "self-harm", "sexual", *hits})
+        return {
+            "flagged": bool(hits),
+            "categories": {name: name in hits for name in names},
+            "category_scores": {name: 0.99 if name in hits else 0.001 for name in names},
+        }
+
+    async def _record(self, request: web.Request, into: list[RecordedRequest] | None = None) -> Any:
         received_at = time.perf_counter()
         raw = await request.read()
         try:
@@ -317,7 +357,7 @@ class FakeLLMServer:
         headers = {name.lower(): value for name, value in request.headers.items()}
         peer = request.transport.get_extra_info("peername") if request.transport else None
         where = f"{peer[0]}:{peer[1]}" if peer else ""
-        self.requests.append(
+        (self.requests if into is None else into).append(
             RecordedRequest(request.method, request.path, headers, body, where, received_at)
         )
         return body

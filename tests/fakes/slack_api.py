@@ -15,9 +15,17 @@ Web API (``POST /api/<method>``, JSON or form bodies, bearer token): ``auth.test
 ``chat.startStream``/``appendStream``/``stopStream`` (``markdown_text`` and chunks; streams
 expire after ``stream_ttl`` seconds or on ``expire_streams()``, then answer
 ``message_not_in_streaming_state``), ``assistant.threads.setStatus``/``setTitle``/
-``setSuggestedPrompts``, ``users.info``, ``bots.info`` (the bot, or ``add_bot`` ones). Anything
+``setSuggestedPrompts``, ``users.info``, ``bots.info`` (the bot, or ``add_bot`` ones),
+``conversations.open`` and ``files.uploadV2``'s methods (``tests.fakes.slack_files``). Anything
 else: ``unknown_method``. ``auth.test`` names the app (``app_id``) only with
 ``auth_test_app_id = True``, like newer Slack; otherwise ``bots.info`` is the way to learn it.
+
+Several workspaces (the OAuth install): ``approve(team, bot_user, bot_id)`` is a user approving
+the install in ``team``; it returns the ``code`` Slack puts on the redirect, which
+``oauth.v2.access`` (client id and secret as HTTP Basic auth or form fields) exchanges for a new
+bot token of that workspace; ``auth.test`` with such a token describes that workspace's bot;
+``revoke(team)`` invalidates its tokens; ``event(..., team=)`` wraps an event from it. Every
+call's token is in ``calls``; messages posted with any token carry the fake's ``bot_id``.
 
 Faults: ``limit(method, per_minute)`` (per workspace; 429 + ``Retry-After`` beyond it),
 ``rate_limit_next(method, count, retry_after)``, ``fail_next(method, error, count, status)``,
@@ -30,14 +38,18 @@ Everything received is in ``calls``; response_url posts are in ``responses``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
+import itertools
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.slack_files import SlackFiles
 from tests.fakes.slack_payloads import APP_ID, event_callback, message_event
 from tests.fakes.slack_socket import SocketHub
 from tests.fakes.slack_state import Call, Limit, Message, RateLimiter, Timestamps
@@ -48,13 +60,27 @@ BOT_ID = "B0BOT"
 CHUNK_TYPES = {"markdown_text", "task_update", "plan_update", "blocks"}
 
 
+CLIENT_ID = "1111.2222"
+CLIENT_SECRET = "fake-client-secret"
+
+
+@dataclass
+class Install:
+    """Threadline's bot in one workspace, installed through OAuth."""
+
+    team: str
+    bot_user: str
+    bot_id: str
+    token: str = ""
+
+
 class SlackError(Exception):
     def __init__(self, error: str, status: int = 200, headers: dict[str, str] | None = None):
         super().__init__(error)
         self.error, self.status, self.headers = error, status, headers or {}
 
 
-class FakeSlack:
+class FakeSlack(SlackFiles):
     """One workspace with one bot; see the module docstring."""
 
     def __init__(
@@ -80,6 +106,11 @@ class FakeSlack:
         self.reject_block_chunks = False
         self.reject_markdown_blocks = False
         self.holds: dict[str, asyncio.Event] = {}
+        self.client_id, self.client_secret = CLIENT_ID, CLIENT_SECRET
+        self.codes: dict[str, Install] = {}
+        self.installs: dict[str, Install] = {}
+        self._caller: Install | None = None
+        self._serial = itertools.count(1)
         self.changed = asyncio.Event()
         self.socket = SocketHub(self.changed)
         self._ts = Timestamps()
@@ -94,6 +125,7 @@ class FakeSlack:
         app.router.add_get("/api/{method}", self._api)
         app.router.add_get("/socket", self.socket.handle)
         app.router.add_post("/response/{id}", self._response_url)
+        self.init_files(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -152,10 +184,30 @@ class FakeSlack:
         """Another bot in the workspace (``bots.info`` describes it)."""
         self.bots[bot_id] = {"id": bot_id, "app_id": app_id, "user_id": user_id, "name": name}
 
+    def approve(self, team: str, *, bot_user: str, bot_id: str) -> str:
+        """A user approves the install in ``team``: the one-time code for the redirect."""
+        code = f"code-{team}-{next(self._serial)}"
+        self.codes[code] = Install(team, bot_user, bot_id)
+        return code
+
+    def revoke(self, team: str) -> None:
+        """Slack invalidates the workspace's tokens (uninstall, revocation)."""
+        self.installs = {t: i for t, i in self.installs.items() if i.team != team}
+
+    def token_of(self, team: str) -> str:
+        """The current bot token of an installed workspace."""
+        return next(i.token for i in self.installs.values() if i.team == team)
+
     # -- the workspace, as users see it -------------------------------------------------
 
     def user_says(
-        self, channel: str, text: str, *, user: str = "U0ALICE", thread_ts: str | None = None
+        self,
+        channel: str,
+        text: str,
+        *,
+        user: str = "U0ALICE",
+        thread_ts: str | None = None,
+        team: str | None = None,
     ) -> dict[str, Any]:
         """A person posts a message; returns the ``message`` event Slack would send."""
         ts = self._ts.next()
@@ -166,13 +218,15 @@ class FakeSlack:
             ts=ts,
             text=text,
             user=user,
-            team=self.team,
+            team=team or self.team,
             thread_ts=thread_ts,
             channel_type=kind,
         )
 
-    def event(self, event: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
-        return event_callback(event, team=self.team, event_id=event_id)
+    def event(
+        self, event: dict[str, Any], event_id: str | None = None, *, team: str | None = None
+    ) -> dict[str, Any]:
+        return event_callback(event, team=team or self.team, event_id=event_id)
 
     def bot_messages(self, channel: str) -> list[Message]:
         return [m for m in self.messages[channel].values() if m.bot_id == self.bot_id]
@@ -225,33 +279,66 @@ class FakeSlack:
         return web.Response(text="ok")
 
     def _dispatch(self, method: str, args: dict[str, Any], token: str) -> dict[str, Any]:
+        if method == "oauth.v2.access":
+            return self._oauth_v2_access(args, token)
+        install = self.installs.get(token) if method != "apps.connections.open" else None
         expected = self.app_token if method == "apps.connections.open" else self.bot_token
-        if token != expected:
+        if token != expected and install is None:
             raise SlackError("invalid_auth")
         if method in self.unknown_methods:
             raise SlackError("unknown_method")
         if self.failures[method]:
             error, status = self.failures[method].popleft()
             raise SlackError(error, status)
-        retry_after = self.rates.check(self.team, method)
+        retry_after = self.rates.check(install.team if install else self.team, method)
         if retry_after is not None:
             raise SlackError("ratelimited", 429, {"Retry-After": str(retry_after)})
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             raise SlackError("unknown_method")
-        result: dict[str, Any] = handler(args)
+        self._caller = install
+        try:
+            result: dict[str, Any] = handler(args)
+        finally:
+            self._caller = None
         return result
+
+    def _oauth_v2_access(self, args: dict[str, Any], authorization: str) -> dict[str, Any]:
+        """The code from the redirect for a new bot token (``oauth.v2.access``)."""
+        client = (str(args.get("client_id") or ""), str(args.get("client_secret") or ""))
+        if authorization.startswith("Basic "):
+            decoded = base64.b64decode(authorization.removeprefix("Basic ")).decode()
+            client = tuple(decoded.split(":", 1))  # type: ignore[assignment]
+        if client != (self.client_id, self.client_secret):
+            raise SlackError("invalid_client_id")
+        install = self.codes.pop(str(args.get("code") or ""), None)
+        if install is None:
+            raise SlackError("invalid_code")
+        install.token = f"xoxb-{install.team}-{next(self._serial)}"
+        self.installs[install.token] = install
+        return {
+            "access_token": install.token,
+            "token_type": "bot",
+            "scope": "app_mentions:read,chat:write,commands",
+            "bot_user_id": install.bot_user,
+            "app_id": self.app_id,
+            "team": {"id": install.team, "name": f"Team {install.team}"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "authed_user": {"id": "U0INSTALLER"},
+        }
 
     # -- methods ------------------------------------------------------------------------
 
     def _m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        caller = self._caller or Install(self.team, self.bot_user, self.bot_id)
         data = {
             "url": "https://test.slack.com/",
             "team": "Test",
             "user": "threadline",
-            "team_id": self.team,
-            "user_id": self.bot_user,
-            "bot_id": self.bot_id,
+            "team_id": caller.team,
+            "user_id": caller.bot_user,
+            "bot_id": caller.bot_id,
         }
         return {**data, "app_id": self.app_id} if self.auth_test_app_id else data
 

@@ -56,7 +56,7 @@ def test_slack_api_url_gets_a_trailing_slash() -> None:
 )
 def test_bad_variables_fail_at_create_naming_the_variable(env: dict[str, str], named: str) -> None:
     reader = EnvReader({**GOOD, **env, "LLM_API_KEY": "k"})
-    context = AdapterContext(None, ReplyFactory.default(), reader, load_settings(reader))  # type: ignore[arg-type]
+    context = AdapterContext(None, ReplyFactory.default(), reader, load_settings(reader), None)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=named):
         create(context)
 

@@ -254,7 +254,8 @@ async def http_mode(
         one = OneWorkspace(
             Workspace(ME, env["SLACK_BOT_TOKEN"], client, UserDirectory(client, TaskSet()))
         )
-        app: AsyncApp = new_app(client, load_config(EnvReader(env)), one)
+        app_client = build_client(session, "http://127.0.0.1:9/api/", None, 5)
+        app: AsyncApp = new_app(app_client, load_config(EnvReader(env)), one)
         app.event("app_mention")(listener)
         transport = HttpTransport(
             app, "127.0.0.1", 0, signing_secret=SECRET, health=health or healthy

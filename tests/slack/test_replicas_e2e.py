@@ -227,18 +227,19 @@ def streaming_with_stop(slack: FakeSlack, ts: str) -> Message | None:
     return None
 
 
-async def status_of(session: aiohttp.ClientSession, port: int) -> int:
+async def status_of(session: aiohttp.ClientSession, port: int, path: str = "/healthz") -> int:
     try:
-        async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+        async with session.get(f"http://127.0.0.1:{port}{path}") as response:
             return response.status
     except aiohttp.ClientError:
         return 0
 
 
 async def health(session: aiohttp.ClientSession, replicas: list[Replica]) -> list[int]:
-    """``/healthz`` of every replica: Slack HTTP port, then ops port."""
-    ports = [port for r in replicas for port in (r.http_port, r.ops_port)]
-    return list(await asyncio.gather(*(status_of(session, port) for port in ports)))
+    """Of every replica: the Slack HTTP port's ``/healthz`` (it reports the database), then
+    the ops port's ``/readyz`` (the ops ``/healthz`` is liveness only)."""
+    checks = [c for r in replicas for c in ((r.http_port, "/healthz"), (r.ops_port, "/readyz"))]
+    return list(await asyncio.gather(*(status_of(session, *check) for check in checks)))
 
 
 async def eventually(
