@@ -20,7 +20,17 @@ from pathlib import Path
 from benchmarks.report import Options, Row, environment_line, make_row, render_table
 
 ROOT = Path(__file__).resolve().parents[1]
-MEASURES = ("latency", "first_edit", "cpu", "rate_limits", "memory", "context_load")
+MEASURES = (
+    "latency",
+    "first_edit",
+    "cpu",
+    "sse_readers",
+    "rate_limits",
+    "memory",
+    "context_load",
+    "context_load_pg",
+    "replicas",
+)
 ROWS_MARKER = "BENCHMARK-ROWS "
 CHILD_TIMEOUT = {"quick": 120.0, "full": 900.0}
 

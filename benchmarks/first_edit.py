@@ -59,13 +59,13 @@ class TimedSink(FakeSink):
         self.marker = marker
         self.shown_at: float | None = None
 
-    async def post(self, text: str, *, final: bool) -> str:
+    async def post(self, text: str, *, final: bool, last: bool = False) -> str:
         self._note(text)
-        return await super().post(text, final=final)
+        return await super().post(text, final=final, last=last)
 
-    async def edit(self, message_id: str, text: str, *, final: bool) -> None:
+    async def edit(self, message_id: str, text: str, *, final: bool, last: bool = False) -> None:
         self._note(text)
-        await super().edit(message_id, text, final=final)
+        await super().edit(message_id, text, final=final, last=last)
 
     def _note(self, text: str) -> None:
         if self.shown_at is None and self.marker in text:

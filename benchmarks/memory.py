@@ -64,11 +64,11 @@ class LeanSink:
     def limits(self) -> SinkLimits:
         return self._limits
 
-    async def post(self, text: str, *, final: bool) -> str:
+    async def post(self, text: str, *, final: bool, last: bool = False) -> str:
         self.calls += 1
         return f"m{next(self._ids)}"
 
-    async def edit(self, message_id: str, text: str, *, final: bool) -> None:
+    async def edit(self, message_id: str, text: str, *, final: bool, last: bool = False) -> None:
         self.calls += 1
 
     def sanitize(self, text: str) -> str:

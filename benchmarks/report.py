@@ -27,6 +27,11 @@ GOALS: dict[str, tuple[str, str]] = {
         "CPU per streamed delta, also counting the httpx client reading SSE over loopback",
         "(context for the row above)",
     ),
+    "sse_readers": (
+        "CPU per delta reading SSE: httpx, httpx over aiohttp, aiohttp, a raw protocol; "
+        "asyncio and uvloop",
+        "the bot's reader ≤ 50 µs (SSE read and parse)",
+    ),
     "rate_limits": (
         "platform 429s under fair scheduling, 200 streams in one Slack workspace",
         "0, and every final message exact",
@@ -35,6 +40,14 @@ GOALS: dict[str, tuple[str, str]] = {
     "context_load": (
         "load context for one conversation from a 1,000,000-message SQLite store",
         "p99 < 5 ms",
+    ),
+    "context_load_pg": (
+        "load context for one conversation from a 1,000,000-message PostgreSQL store",
+        "p99 < 5 ms",
+    ),
+    "replicas": (
+        "answers per second, two `threadline run` replicas on one PostgreSQL, fast fake model",
+        "every answer delivered exactly once; throughput reported",
     ),
 }
 """Design §8, row by row: measure name → (what is measured, the goal)."""

@@ -76,14 +76,19 @@ class ReplyClosedError(BotError):
 
 
 class SinkError(BotError):
-    """A platform post or edit failed."""
+    """A platform post or edit failed; ``code`` is the platform's error code ("" if none):
+    Slack's ``error`` string (``ratelimited``, ``invalid_blocks``), Discord's JSON code."""
+
+    def __init__(self, detail: str = "", *, code: str = "") -> None:
+        super().__init__(detail)
+        self.code = code
 
 
 class SinkRateLimited(SinkError):
     """The platform rate-limited a post or edit."""
 
-    def __init__(self, retry_after: float, detail: str = "rate limited") -> None:
-        super().__init__(detail)
+    def __init__(self, retry_after: float, detail: str = "rate limited", *, code: str = "") -> None:
+        super().__init__(detail, code=code)
         self.retry_after = max(0.0, retry_after)
 
 

@@ -288,9 +288,13 @@ async def test_the_image_installs_and_the_compose_commands_serve(
     migrate_env = _service_env(services["migrate"], dot_env, pg_url, {})
     command = services["migrate"]["command"]
     outputs = await asyncio.gather(
-        *(_run_once(installed, command, migrate_env, tmp_path) for _ in range(2))
+        *(_run_once(installed, command, migrate_env, tmp_path) for _ in range(2)),
+        return_exceptions=True,
     )  # both at once, as two `docker compose run migrate` would
-    assert all(out.rstrip().endswith(f"is at revision {head_revision()}") for out in outputs)
+    for out in outputs:
+        if isinstance(out, BaseException):
+            raise out
+        assert out.rstrip().endswith(f"is at revision {head_revision()}"), out
     replicas = []
     async with contextlib.AsyncExitStack() as stack:
         session = await stack.enter_async_context(aiohttp.ClientSession())

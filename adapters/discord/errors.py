@@ -46,14 +46,15 @@ TRANSPORT_ERRORS = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
 def to_sink_error(exc: Exception, what: str) -> SinkError:
     """The core's view of a failed Discord call ``what`` (e.g. "edit 123")."""
     if isinstance(exc, discord.RateLimited):
-        return SinkRateLimited(exc.retry_after, f"{what}: rate limited")
+        return SinkRateLimited(exc.retry_after, f"{what}: rate limited", code="429")
     if isinstance(exc, discord.HTTPException):
         detail = f"{what}: Discord {exc.status} (code {exc.code}) {exc.text[:200]}"
+        code = str(exc.code or "")
         if exc.status == 429:
-            return SinkRateLimited(retry_after(exc), detail)
+            return SinkRateLimited(retry_after(exc), detail, code=code)
         if exc.code in GONE_CODES:
-            return SinkMessageGone(detail)
-        return SinkError(detail)
+            return SinkMessageGone(detail, code=code)
+        return SinkError(detail, code=code)
     return SinkError(f"{what}: {type(exc).__name__}: {exc}")
 
 
@@ -74,6 +75,6 @@ async def call(what: str, request: Awaitable[T]) -> T:
 
 
 def error_code(exc: BaseException) -> int:
-    """The Discord JSON error code behind a sink error (0 when there is none)."""
-    cause = exc.__cause__
-    return cause.code if isinstance(cause, discord.HTTPException) else 0
+    """The Discord JSON error code a sink error carries (0 when there is none)."""
+    code = getattr(exc, "code", "")
+    return int(code) if isinstance(code, str) and code.isdigit() else 0

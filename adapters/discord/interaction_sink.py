@@ -89,10 +89,6 @@ class InteractionSink:
     def limits(self) -> SinkLimits:
         return self._limits
 
-    def follow(self, reply: object) -> None:
-        """Watch the reply this sink serves (see ``ButtonPlan``)."""
-        self._plan.follow(reply)
-
     def sanitize(self, text: str) -> str:
         return text
 
@@ -100,21 +96,15 @@ class InteractionSink:
         """Whether the token still has more than ``TOKEN_MARGIN`` to live."""
         return self._clock() < self._token.expires_at - TOKEN_MARGIN
 
-    async def post(self, text: str, *, final: bool) -> str:
-        stale = self._plan.stale()
-        if stale is not None:
-            await self._strip(stale)
-        buttons = self._plan.for_post(final)
+    async def post(self, text: str, *, final: bool, last: bool = False) -> str:
+        buttons = self._plan.buttons(final=final, last=last)
         if not self.fresh():
             await self._drop_pending_original()
-            message_id = await self._channel.send(text, view_for(self._key, buttons))
-        else:
-            message_id = await self._hook_post(text, buttons)
-        self._plan.posted(message_id, buttons)
-        return message_id
+            return await self._channel.send(text, view_for(self._key, buttons))
+        return await self._hook_post(text, buttons)
 
-    async def edit(self, message_id: str, text: str, *, final: bool) -> None:
-        buttons = self._plan.for_edit(message_id, final)
+    async def edit(self, message_id: str, text: str, *, final: bool, last: bool = False) -> None:
+        buttons = self._plan.buttons(final=final, last=last)
         if message_id not in self._hooked:
             await self._channel.edit(message_id, text, view_for(self._key, buttons))
         elif self.fresh():
@@ -126,7 +116,6 @@ class InteractionSink:
             self._hooked.discard(message_id)
             await self._delete(message_id)
             raise SinkMessageGone(f"interaction token of message {message_id} is expiring")
-        self._plan.edited(message_id, buttons)
 
     async def _hook_post(self, text: str, buttons: Buttons) -> str:
         if self._original_pending:
@@ -140,17 +129,6 @@ class InteractionSink:
 
     async def _hook_edit(self, message_id: str, text: str | None, buttons: Buttons) -> None:
         await self._hook("PATCH", message_id, _payload(self._key, text, buttons))
-
-    async def _strip(self, message_id: str) -> None:
-        """Remove the final buttons from a message that turned out not to be the last."""
-        try:
-            if message_id in self._hooked and self.fresh():
-                await self._hook_edit(message_id, None, "none")
-            elif message_id not in self._hooked:
-                await self._channel.edit(message_id, None, None)
-        except SinkError as exc:
-            logger.info("could not remove the buttons of %s: %s", message_id, exc)
-        self._plan.edited(message_id, "none")
 
     async def _drop_pending_original(self) -> None:
         if self._original_pending:

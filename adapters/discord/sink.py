@@ -1,16 +1,17 @@
 """``ChannelSink``: an answer written as ordinary messages in a channel, thread or DM.
 
 Limits: 2,000 characters per message (the core's splitter rolls over before that, keeping code
-fences intact); edits share a per-channel budget (``discord:channel:<id>``), since Discord's
-message bucket is about 5 writes per 5 s per channel. Every request carries
+fences intact); edits share a per-channel budget (``discord:channel:<id>``) and posts another
+(``…:post``), since Discord keeps one bucket per route (``PATCH …/messages/{id}`` and
+``POST …/messages``), each about 5 writes per 5 s per channel. Every request carries
 ``AllowedMentions.none()``, so model output can never ping ``@everyone``, a role or a user.
 The client is built with ``max_ratelimit_timeout`` so discord.py never sleeps longer than 30 s
 inside a call; longer waits come back as ``SinkRateLimited`` for the scheduler to honour.
 An edit refused because the thread was archived unarchives it once and retries.
 
 Buttons (``ButtonPlan``): Stop on a message while it streams; Regenerate and feedback only on
-the answer's last message. The core finalises a message before it posts the next one, so a
-message that got the final buttons and is then followed by a rollover loses them again.
+the answer's last message, none on a finished part. The reply says which role each message has
+(``final``/``last``), so the sink never reads the reply's state.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from adapters.discord.errors import THREAD_ARCHIVED, call, error_code
 from adapters.discord.views import answer_view
 from bot.errors import SinkError, SinkMessageGone
 from bot.model import ConversationKey
-from bot.reply.base import SinkLimits
+from bot.reply.base import Role, SinkLimits
 from bot.reply.units import TextUnit
 
 logger = logging.getLogger(__name__)
@@ -39,10 +40,11 @@ EDIT_BURST = 4
 MIN_EDIT_INTERVAL = 1.0
 PLACEHOLDER = "…"
 NO_MENTIONS = discord.AllowedMentions.none()
+BUTTONS: dict[Role, Buttons] = {Role.STREAMING: "stop", Role.PART: "none", Role.LAST: "final"}
 
 
 def sink_limits(channel_id: int) -> SinkLimits:
-    """The budget every stream in one channel shares."""
+    """The budgets every stream in one channel shares: edits, and posts."""
     return SinkLimits(
         max_chars=MAX_CHARS,
         rate_scope=f"discord:channel:{channel_id}",
@@ -52,6 +54,10 @@ def sink_limits(channel_id: int) -> SinkLimits:
         # Discord counts ``content`` in code points: its API is Python 3 and measures len()
         # (discord/discord-api-docs#1315); see bot.reply.units.
         unit=TextUnit.CODE_POINTS,
+        post_scope=f"discord:channel:{channel_id}:post",
+        posts_per_minute=EDITS_PER_MINUTE,
+        post_burst=EDIT_BURST,
+        whole_under_load=True,
     )
 
 
@@ -67,52 +73,16 @@ def view_for(key: ConversationKey, buttons: Buttons) -> discord.ui.View | None:
 
 
 class ButtonPlan:
-    """Decides each message's buttons; remembers which message shows the final ones.
-
-    ``follow(reply)`` lets the plan see whether the reply is still open: a message finalised
-    while it streams is a finished part of a longer answer, so it gets no buttons at all.
-    """
+    """Each message's buttons, from the role the reply gives it (``bot.reply.base.Role``)."""
 
     def __init__(self) -> None:
-        self._latest: str | None = None
-        self._decorated: str | None = None
-        self._reply: object = None
         self.plain = False
         """Set for a notice that is not an answer (no Stop, no Regenerate)."""
 
-    def follow(self, reply: object) -> None:
-        self._reply = reply
-
-    def _reply_open(self) -> bool:
-        return self._reply is not None and getattr(self._reply, "status", None) == "open"
-
-    def for_post(self, final: bool) -> Buttons:
+    def buttons(self, *, final: bool, last: bool) -> Buttons:
         if self.plain:
             return "none"
-        if not final:
-            return "stop"
-        return "none" if self._reply_open() else "final"
-
-    def for_edit(self, message_id: str, final: bool) -> Buttons:
-        if not final:
-            return "stop"
-        if self._reply_open() or message_id != self._latest:
-            return "none"
-        return "final"
-
-    def stale(self) -> str | None:
-        """Before a new post: the message whose final buttons must go (it is not last)."""
-        return self._decorated
-
-    def posted(self, message_id: str, buttons: Buttons) -> None:
-        self._latest = message_id
-        self._decorated = message_id if buttons == "final" else None
-
-    def edited(self, message_id: str, buttons: Buttons) -> None:
-        if buttons == "final":
-            self._decorated = message_id
-        elif self._decorated == message_id:
-            self._decorated = None
+        return BUTTONS[Role.of(final=final, last=last)]
 
 
 class ChannelWriter:
@@ -200,43 +170,21 @@ class ChannelSink:
     def limits(self) -> SinkLimits:
         return self._limits
 
-    def follow(self, reply: object) -> None:
-        """Watch the reply this sink serves (see ``ButtonPlan``)."""
-        self._plan.follow(reply)
-
     def adopt(self, message_ids: Sequence[str]) -> None:
-        """The reply takes over these messages of an interrupted answer: the last of them is
-        the answer's last message so far, the one that gets the final buttons when it ends."""
-        if message_ids:
-            self._plan.posted(message_ids[-1], "stop")
+        """The reply takes over these messages of an interrupted answer; nothing to prepare,
+        since the reply gives each message its role when it ends them."""
 
     def sanitize(self, text: str) -> str:
         """Unchanged: ``AllowedMentions.none()`` on every request is what stops pings."""
         return text
 
-    async def post(self, text: str, *, final: bool) -> str:
-        stale = self._plan.stale()
-        if stale is not None:
-            await self._strip(stale)
-        buttons = self._plan.for_post(final)
-        message_id = await self._writer.send(
-            text, view_for(self._key, buttons), self._take_reference()
-        )
-        self._plan.posted(message_id, buttons)
-        return message_id
+    async def post(self, text: str, *, final: bool, last: bool = False) -> str:
+        buttons = self._plan.buttons(final=final, last=last)
+        return await self._writer.send(text, view_for(self._key, buttons), self._take_reference())
 
-    async def edit(self, message_id: str, text: str, *, final: bool) -> None:
-        buttons = self._plan.for_edit(message_id, final)
+    async def edit(self, message_id: str, text: str, *, final: bool, last: bool = False) -> None:
+        buttons = self._plan.buttons(final=final, last=last)
         await self._writer.edit(message_id, text, view_for(self._key, buttons))
-        self._plan.edited(message_id, buttons)
-
-    async def _strip(self, message_id: str) -> None:
-        """Remove the final buttons from a message that turned out not to be the last."""
-        try:
-            await self._writer.edit(message_id, None, None)
-        except SinkError as exc:
-            logger.info("could not remove the buttons of %s: %s", message_id, exc)
-        self._plan.edited(message_id, "none")
 
     def _take_reference(self) -> discord.MessageReference | None:
         """Only the first message of an answer replies to the user's message."""

@@ -94,10 +94,10 @@ def to_sink_error(exc: BaseException, method: str) -> SinkError:
     """Translate a failed call into the core's vocabulary (never retried here)."""
     code = error_code(exc)
     if isinstance(exc, SlackApiError) and code == "ratelimited":
-        return SinkRateLimited(retry_after(exc), f"{method}: ratelimited")
+        return SinkRateLimited(retry_after(exc), f"{method}: ratelimited", code=code)
     if code in GONE_ERRORS or code == STREAM_EXPIRED:
-        return SinkMessageGone(f"{method}: {code}")
-    return SinkError(f"{method}: {code}")
+        return SinkMessageGone(f"{method}: {code}", code=code)
+    return SinkError(f"{method}: {code}", code=code)
 
 
 def method_name(verb: str, url: URL) -> str | None:

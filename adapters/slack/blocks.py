@@ -69,7 +69,16 @@ def final_actions(value: str) -> Block:
     }
 
 
-def answer_blocks(text: str, *, final: bool, value: str) -> list[Block]:
-    """The blocks of one answer message."""
-    actions = final_actions(value) if final else stop_actions(value)
-    return [{"type": "markdown", "text": text or EMPTY_TEXT}, actions]
+def actions_for(*, final: bool, last: bool, value: str) -> Block | None:
+    """The buttons of a message in its role: Stop while it streams, none on a finished part
+    of a longer answer, Regenerate and feedback on the answer's last message."""
+    if not final:
+        return stop_actions(value)
+    return final_actions(value) if last else None
+
+
+def answer_blocks(text: str, *, final: bool, value: str, last: bool = True) -> list[Block]:
+    """The blocks of one answer message (``last=False``: a finished part, without buttons)."""
+    actions = actions_for(final=final, last=last, value=value)
+    markdown: Block = {"type": "markdown", "text": text or EMPTY_TEXT}
+    return [markdown] if actions is None else [markdown, actions]

@@ -30,7 +30,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.api import CHUNK_REJECTED, NATIVE_UNAVAILABLE, STREAM_EXPIRED, call, error_code
+from adapters.slack.api import CHUNK_REJECTED, NATIVE_UNAVAILABLE, STREAM_EXPIRED, call
 from adapters.slack.blocks import final_actions, stop_actions
 from adapters.slack.budget import StreamBudgets
 from adapters.slack.sink import MAX_CHARS, Target
@@ -212,7 +212,7 @@ class NativeStreamReply:
         try:
             return await call("chat.startStream", self._start_request(markdown, stop))
         except SinkError as exc:
-            if _code(exc) not in CHUNK_REJECTED:
+            if exc.code not in CHUNK_REJECTED:
                 raise
         self._support.stop_chunk = False
         logger.info("Slack refused the Stop button chunk; streaming without it")
@@ -230,7 +230,7 @@ class NativeStreamReply:
         )
 
     async def _start_failed(self, exc: SinkError) -> None:
-        code = _code(exc)
+        code = exc.code
         if isinstance(exc, SinkRateLimited):
             self._budgets.start_stop(self._target.workspace).pause(exc.retry_after)
         elif code in NATIVE_UNAVAILABLE:
@@ -277,7 +277,7 @@ class NativeStreamReply:
             return
         except SinkError as exc:
             self._pending = text + self._pending
-            expired = _code(exc) == STREAM_EXPIRED
+            expired = exc.code == STREAM_EXPIRED
             logger.info("native stream ended (%s); continuing with chat.update", exc)
             await self._hand_over(self._ts, stop_stream=not expired)
             return
@@ -341,8 +341,3 @@ class NativeStreamReply:
             delegate = await self._hand_over(self._ts)
         await self._forward()
         return delegate
-
-
-def _code(exc: SinkError) -> str:
-    cause = exc.__cause__
-    return error_code(cause) if cause is not None else ""

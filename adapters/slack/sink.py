@@ -3,7 +3,11 @@
 Limits: a message holds at most ``MAX_CHARS`` characters (well under the ~4,000 characters a
 ``text`` update tolerates and the 12,000 of a markdown block), longer answers continue in new
 messages in the same thread. ``chat.update`` is Tier 3 **per workspace**, so every stream in a
-workspace shares one budget (``rate_scope``) of ``EDITS_PER_MINUTE``.
+workspace shares one budget (``rate_scope``) of ``EDITS_PER_MINUTE``; ``chat.postMessage`` is
+about 1 per second **per channel** (``post_scope``, ``POSTS_PER_MINUTE``). Under load the reply
+shows answers whole (``whole_under_load``): one ``chat.postMessage`` per message and no
+``chat.update``, which is what lets a workspace finish far more answers a minute than Tier 3
+allows edits (README "Progressive replies").
 """
 
 from __future__ import annotations
@@ -16,14 +20,13 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from adapters.slack.api import call, error_code
+from adapters.slack.api import call
 from adapters.slack.blocks import (
     EMPTY_TEXT,
     Block,
+    actions_for,
     answer_blocks,
     button_value,
-    final_actions,
-    stop_actions,
 )
 from adapters.slack.text import MentionPolicy, sanitize
 from bot.errors import SinkError
@@ -40,6 +43,8 @@ MAX_CHARS = 3500
 EDITS_PER_MINUTE = 40.0
 EDIT_BURST = 8
 MIN_EDIT_INTERVAL = 1.2
+POSTS_PER_MINUTE = 60.0
+POST_BURST = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +67,9 @@ class Target:
         return button_value(self.channel, self.thread)
 
 
-def sink_limits(workspace: str) -> SinkLimits:
-    """The budget all chat.update streams of one workspace share."""
+def sink_limits(workspace: str, channel: str = "") -> SinkLimits:
+    """The budgets of one answer: ``chat.update`` shared by the whole workspace, and
+    ``chat.postMessage`` shared by the channel (none planned without a channel)."""
     return SinkLimits(
         max_chars=MAX_CHARS,
         rate_scope=f"slack:{workspace}:chat.update",
@@ -73,6 +79,10 @@ def sink_limits(workspace: str) -> SinkLimits:
         # Slack names no unit for its 12,000 "characters"; UTF-16 units bound code points and
         # (times 3) UTF-8 bytes, so MAX_CHARS holds in any of them (bot.reply.units).
         unit=TextUnit.UTF16,
+        post_scope=f"slack:{workspace}:chat.postMessage:{channel}" if channel else "",
+        posts_per_minute=POSTS_PER_MINUTE,
+        post_burst=POST_BURST,
+        whole_under_load=bool(channel),
     )
 
 
@@ -86,11 +96,14 @@ class BlockSupport:
 
     level: int = 0
 
-    def blocks(self, text: str, *, final: bool, value: str, level: int) -> list[Block] | None:
+    def blocks(
+        self, text: str, *, final: bool, last: bool, value: str, level: int
+    ) -> list[Block] | None:
         if level == 0:
-            return answer_blocks(text, final=final, value=value)
-        if level == 1:
-            return [final_actions(value) if final else stop_actions(value)]
+            return answer_blocks(text, final=final, value=value, last=last)
+        actions = actions_for(final=final, last=last, value=value)
+        if level == 1 and actions is not None:
+            return [actions]
         return None
 
 
@@ -112,7 +125,7 @@ class SlackSink:
     ) -> None:
         self._client = client
         self._target = target
-        self._limits = sink_limits(target.workspace)
+        self._limits = sink_limits(target.workspace, target.channel)
         self._support = support or BlockSupport()
         self._policy = MentionPolicy(allow_mentions, target.user)
 
@@ -123,7 +136,7 @@ class SlackSink:
     def sanitize(self, text: str) -> str:
         return sanitize(text, self._policy)
 
-    async def post(self, text: str, *, final: bool) -> str:
+    async def post(self, text: str, *, final: bool, last: bool = False) -> str:
         text = sanitize(text, self._policy)
 
         def request(level: int) -> Awaitable[AsyncSlackResponse]:
@@ -132,7 +145,7 @@ class SlackSink:
                 thread_ts=self._target.thread or None,
                 text=text or EMPTY_TEXT,
                 blocks=self._support.blocks(
-                    text, final=final, value=self._target.value, level=level
+                    text, final=final, last=last, value=self._target.value, level=level
                 ),
                 unfurl_links=False,
                 unfurl_media=False,
@@ -144,7 +157,7 @@ class SlackSink:
             raise SinkError("chat.postMessage: no ts in the response")
         return ts
 
-    async def edit(self, message_id: str, text: str, *, final: bool) -> None:
+    async def edit(self, message_id: str, text: str, *, final: bool, last: bool = False) -> None:
         text = sanitize(text, self._policy)
 
         def request(level: int) -> Awaitable[AsyncSlackResponse]:
@@ -153,7 +166,7 @@ class SlackSink:
                 ts=message_id,
                 text=text or EMPTY_TEXT,
                 blocks=self._support.blocks(
-                    text, final=final, value=self._target.value, level=level
+                    text, final=final, last=last, value=self._target.value, level=level
                 ),
             )
 
@@ -167,8 +180,7 @@ class SlackSink:
             try:
                 return await call(method, request(level))
             except SinkError as exc:
-                cause = exc.__cause__
-                if level >= LAST_LEVEL or cause is None or error_code(cause) not in BLOCKS_REJECTED:
+                if level >= LAST_LEVEL or exc.code not in BLOCKS_REJECTED:
                     raise
             level = max(level + 1, self._support.level)
             self._support.level = level

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import aiohttp
 import httpx
 
 from bot.errors import LLMTimeout, LLMUnavailable
@@ -19,6 +20,7 @@ from bot.llm.base import StreamEvent
 from bot.llm.chunks import ChunkDecoder
 from bot.llm.failures import html_instead, looks_like_html
 from bot.llm.sse import LineSplitter, SSEDecoder
+from bot.llm.transport import is_connect_timeout
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +94,10 @@ def transport_errors(connect_timeout: float) -> Iterator[None]:
     """Translate httpx's transport exceptions into ``LLMError``s."""
     try:
         yield
-    except httpx.ConnectTimeout:
+    except httpx.ConnectTimeout as exc:
+        if not is_connect_timeout(exc):
+            reason = _cause(exc)
+            raise LLMUnavailable(f"could not reach or read the completions endpoint: {reason}")
         raise LLMTimeout(
             f"connect timeout: could not connect within {connect_timeout:g} s"
         ) from None
@@ -100,5 +105,20 @@ def transport_errors(connect_timeout: float) -> Iterator[None]:
         raise LLMTimeout(f"timeout talking to the completions endpoint: {exc!r}") from None
     except httpx.TransportError as exc:
         raise LLMUnavailable(
-            f"could not reach or read the completions endpoint: {type(exc).__name__}: {exc}"
+            f"could not reach or read the completions endpoint: {_cause(exc)}"
         ) from None
+
+
+def _cause(exc: httpx.TransportError) -> str:
+    """The failure in httpx's words (``ConnectError``, ``ReadError``...), whichever transport.
+
+    Under the aiohttp transport a refused connection and a connection lost mid-answer both
+    arrive as ``ConnectTimeout`` (see ``transport.is_connect_timeout``): they are named here
+    from aiohttp's own exception, which is also what the message shows."""
+    cause = exc.__cause__
+    if not isinstance(cause, aiohttp.ClientError):
+        return f"{type(exc).__name__}: {exc}"
+    if isinstance(cause, aiohttp.ClientConnectorError):
+        return f"ConnectError: {cause}"
+    kind = "ReadError" if isinstance(exc, httpx.ConnectTimeout) else type(exc).__name__
+    return f"{kind}: {type(cause).__name__}: {cause}"

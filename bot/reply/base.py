@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 from bot.reply.units import TextUnit
@@ -43,11 +44,19 @@ class StreamedReply(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SinkLimits:
-    """A platform's limits, as the progressive reply needs them.
+    """A platform's limits and capabilities, as the progressive reply plans with them.
 
     ``rate_scope`` names the budget that edits share (Slack: the workspace for ``chat.update``;
     Discord: the channel). Streams with the same scope share ``edits_per_minute`` fairly.
     ``max_chars`` is counted in ``unit``, the way the platform counts it (``bot.reply.units``).
+
+    ``post_scope`` names a separate budget for new messages (Slack: ``chat.postMessage`` per
+    channel; Discord: the channel's POST route), ``posts_per_minute`` and ``post_burst`` its
+    size. Empty: posts draw from the edit scope (and the placeholder is never held).
+
+    ``whole_under_load``: the sink may show an answer without a placeholder, each message
+    posted once, whole and final, when the edit scope cannot afford the edits a streamed answer
+    costs (``ScopeBudget.busy``); a continuation message is then also posted whole.
     """
 
     max_chars: int
@@ -56,24 +65,57 @@ class SinkLimits:
     burst: int = 1
     min_edit_interval: float = 1.0
     unit: TextUnit = TextUnit.CODE_POINTS
+    post_scope: str = ""
+    posts_per_minute: float = 60.0
+    post_burst: int = 1
+    whole_under_load: bool = False
+
+    def post_limits(self) -> SinkLimits:
+        """The limits of the post budget, as a scope of its own."""
+        return SinkLimits(
+            max_chars=self.max_chars,
+            rate_scope=self.post_scope,
+            edits_per_minute=self.posts_per_minute,
+            burst=self.post_burst,
+            min_edit_interval=0.0,
+            unit=self.unit,
+        )
+
+
+class Role(StrEnum):
+    """What a message is in its answer: still being written, a finished part of a longer
+    answer (no buttons), or the answer's last message in its final state (final buttons)."""
+
+    STREAMING = "streaming"
+    PART = "part"
+    LAST = "last"
+
+    @classmethod
+    def of(cls, *, final: bool, last: bool) -> Role:
+        if not final:
+            return cls.STREAMING
+        return cls.LAST if last else cls.PART
 
 
 class MessageSink(Protocol):
     """One platform's post and edit, for one reply target (a channel or thread).
 
     Both raise ``SinkRateLimited`` on a 429 (with ``retry_after``), ``SinkMessageGone`` when the
-    message can no longer be edited, and ``SinkError`` for anything else. ``final`` tells the
-    platform whether this is the message's last state (so it can swap Stop for Regenerate).
+    message can no longer be edited, and ``SinkError`` for anything else (with the platform's
+    ``code``). ``final`` tells the platform whether this is the message's last state; ``last``
+    whether it is also the answer's last message, closed (``Role.of`` names the three roles:
+    Stop while streaming, nothing on a finished part, Regenerate on the last). The reply
+    decides both; a sink never needs to read the reply's state.
     """
 
     @property
     def limits(self) -> SinkLimits: ...
 
-    async def post(self, text: str, *, final: bool) -> str:
+    async def post(self, text: str, *, final: bool, last: bool = False) -> str:
         """Post a new message in the target; return its platform id."""
         ...
 
-    async def edit(self, message_id: str, text: str, *, final: bool) -> None:
+    async def edit(self, message_id: str, text: str, *, final: bool, last: bool = False) -> None:
         """Replace the text of a message this sink posted."""
         ...
 

@@ -19,12 +19,22 @@ How it behaves:
   appends ``STOPPED_MARK`` (an open code block is closed first in both cases).
 * A message that can no longer be edited (``SinkMessageGone``) is replaced: its text is posted
   as a new message and the old id leaves ``message_ids`` (at most ``MAX_REPLACEMENTS`` times).
+* Every call is planned against the sink's budgets (``SinkLimits``): edits against the edit
+  scope, posts against the post scope when the sink declares one. Each message is sent with
+  its role (``final``/``last``, see ``base.Role``), so the sink places the buttons without
+  reading the reply's state. With a post scope, load is met in steps: interim edits first
+  leave tokens for the finals other answers owe (``scheduler``); a continuation message is
+  posted live only ``min_edit_interval`` after the previous one was finalised (a fast answer
+  fills it sooner and it is posted once, whole); and with ``whole_under_load``, while the
+  edit scope is ``busy`` an answer posts no placeholder and shows each message whole and final
+  (one post, no edit) when its text is complete.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -34,7 +44,7 @@ from bot.reply.base import MessageSink
 from bot.reply.clock import Clock
 from bot.reply.layout import Layout
 from bot.reply.retry import FINAL_QUEUE_LIMIT, RetryPolicy
-from bot.reply.scheduler import RateScheduler
+from bot.reply.scheduler import RateScheduler, ScopeBudget
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +76,7 @@ class _Message:
     shown: str
     final: bool = False
     sent_at: float | None = None
+    final_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +85,7 @@ class _Step:
     text: str
     final: bool
     post: bool
+    last: bool = False
 
 
 class ProgressiveReply:
@@ -96,8 +108,11 @@ class ProgressiveReply:
         limits = sink.limits
         self._sink, self._clock = sink, clock
         self._interval = max(0.0, limits.min_edit_interval)
+        self._limits = limits
         self._scope = scheduler.scope(limits)
         self._slot = self._scope.slot(f"{limits.rate_scope}/{id(self):x}")
+        self._posts = scheduler.scope(limits.post_limits()) if limits.post_scope else None
+        self._post_slot = self._posts.slot(self._slot.label) if self._posts else self._slot
         self._layout = Layout(limits.max_chars, indicator, limits.unit)
         self._placeholder = placeholder[: limits.max_chars]
         self._pieces = [shown_text] if shown_text else []
@@ -146,10 +161,17 @@ class ProgressiveReply:
             step = self._next_step()
             if step is None or not step.post:
                 return
+            posts = self._posts
+            if self._hold_until(step) is not None or (
+                posts is not None and not posts.try_take(self._post_slot)
+            ):
+                self._wake()  # held (whole under load) or no post token yet: the flusher posts
+                return
             try:
                 await self._send(step)
+                self._owe()
             except SinkRateLimited as exc:
-                self._scope.rate_limited(exc.retry_after)
+                self._scope_for(step).rate_limited(exc.retry_after)
                 self._wake()
             except SinkError as exc:
                 logger.warning("%s: placeholder post failed (%s); retrying", self._slot.label, exc)
@@ -191,6 +213,8 @@ class ProgressiveReply:
         self._status = status
         self._retry.close()
         self._scope.promote(self._slot)
+        if self._posts is not None:
+            self._posts.promote(self._post_slot)
         self._wake()
         if self._flusher is not None:
             await asyncio.shield(self._flusher)
@@ -214,7 +238,8 @@ class ProgressiveReply:
         return self._display_cache[1]
 
     def _targets(self) -> list[tuple[str, bool]]:
-        """(text, final) for every message the reply should consist of now."""
+        """(text, final) for every message the reply should consist of now (once closed, the
+        last of them is the answer's last message)."""
         display = self._display()
         closed = self._status is not ReplyStatus.OPEN
         if not display.strip():
@@ -229,13 +254,34 @@ class ProgressiveReply:
         return targets
 
     def _next_step(self) -> _Step | None:
-        for index, (text, final) in enumerate(self._targets()):
+        targets = self._targets()
+        closed = self._status is not ReplyStatus.OPEN
+        for index, (text, final) in enumerate(targets):
+            last = closed and index == len(targets) - 1
             message = self._messages[index] if index < len(self._messages) else None
             if message is None or message.id is None:
-                return _Step(index, text, final, post=True)
+                return _Step(index, text, final, post=True, last=last)
             if message.shown != text or (final and not message.final):
-                return _Step(index, text, final, post=False)
+                return _Step(index, text, final, post=False, last=last)
         return None
+
+    def _hold_until(self, step: _Step) -> float | None:
+        """When a live (non-final) post may go, if not now (``math.inf``: once the text is
+        complete or the edit scope is no longer busy); None to send it now."""
+        if not step.post or step.final or self._posts is None:
+            return None
+        if self._limits.whole_under_load and self._scope.busy():
+            return math.inf
+        if step.index == 0:
+            return None
+        finalised = self._messages[step.index - 1].final_at
+        if finalised is None:
+            return None
+        at = finalised + self._interval
+        return at if at > self._clock.monotonic() else None
+
+    def _scope_for(self, step: _Step) -> ScopeBudget:
+        return self._posts if step.post and self._posts is not None else self._scope
 
     async def _flush(self) -> None:
         while not self._gave_up:
@@ -243,35 +289,59 @@ class ProgressiveReply:
             if step is None:
                 if self._status is not ReplyStatus.OPEN:
                     return
-                self._dirty.clear()
-                await self._dirty.wait()
-            elif await self._turn(step):
-                await self._attempt()
+                await self._idle(math.inf)
+                continue
+            hold = self._hold_until(step)
+            if hold is not None:
+                await self._idle(hold)
+                continue
+            scope = self._scope_for(step)
+            if await self._turn(step, scope):
+                await self._attempt(scope)
 
-    async def _turn(self, step: _Step) -> bool:
+    async def _idle(self, until: float) -> None:
+        """Wait for new text or a close, or until ``until`` (clock time)."""
+        self._dirty.clear()
+        timer = None
+        if until < math.inf:
+            timer = self._clock.call_later(until - self._clock.monotonic(), self._dirty.set)
+        try:
+            await self._dirty.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    async def _turn(self, step: _Step, scope: ScopeBudget) -> bool:
         """Wait for this stream's turn in the scope; False (and give up) past the deadline."""
         not_before = self._retry.retry_at
         message = self._messages[step.index] if step.index < len(self._messages) else None
         paced = self._status is ReplyStatus.OPEN and not step.post and not step.final
         if paced and message is not None and message.sent_at is not None:
             not_before = max(not_before, message.sent_at + self._interval)
+        first_text = message is not None and message.shown == self._placeholder
+        final = step.post or step.final or first_text or self._status is not ReplyStatus.OPEN
+        slot = self._post_slot if scope is not self._scope else self._slot
         deadline = self._retry.deadline()
-        granted = await self._scope.acquire(self._slot, not_before=not_before, deadline=deadline)
+        granted = await scope.acquire(slot, not_before=not_before, deadline=deadline, final=final)
         if not granted:
-            self._give_up(f"no turn in scope {self._scope.name} within {FINAL_QUEUE_LIMIT:.0f}s")
+            self._give_up(f"no turn in scope {scope.name} within {FINAL_QUEUE_LIMIT:.0f}s")
         return granted
 
-    async def _attempt(self) -> None:
+    async def _attempt(self, scope: ScopeBudget) -> None:
         """Send whatever is due now (the latest text), with the token just granted."""
         async with self._io:
             step = self._next_step()
-            if step is None:
-                self._scope.refund()
+            if (
+                step is None
+                or self._hold_until(step) is not None
+                or self._scope_for(step) is not scope
+            ):
+                scope.refund()
                 return
             try:
                 await self._send(step)
             except SinkRateLimited as exc:
-                self._scope.rate_limited(exc.retry_after)
+                scope.rate_limited(exc.retry_after)
                 self._failed(exc, exc.retry_after, backoff=False)
             except SinkMessageGone as exc:
                 self._gone(step, exc)
@@ -281,16 +351,25 @@ class ProgressiveReply:
                 logger.exception("sink of %s failed unexpectedly", self._slot.label)
                 self._failed(exc, self._backoff(), backoff=True)
             else:
-                self._scope.succeeded()
+                scope.succeeded()
                 self._retry.succeeded()
+            finally:
+                self._owe()
+
+    def _owe(self) -> None:
+        """Tell the edit scope whether this reply shows a message it must still edit."""
+        owes = not self._gave_up and any(m.id is not None and not m.final for m in self._messages)
+        self._scope.owe(self._slot, owes)
 
     async def _send(self, step: _Step) -> None:
         sent_at = self._clock.monotonic()
         if step.post:
-            message_id = await self._sink.post(step.text, final=step.final)
+            message_id = await self._sink.post(step.text, final=step.final, last=step.last)
             record = _Message(message_id, step.text, step.final)
             if step.text != self._placeholder:
                 record.sent_at = sent_at
+            if step.final:
+                record.final_at = sent_at
             if step.index < len(self._messages):
                 self._messages[step.index] = record
             else:
@@ -298,8 +377,10 @@ class ProgressiveReply:
             return
         message = self._messages[step.index]
         assert message.id is not None
-        await self._sink.edit(message.id, step.text, final=step.final)
+        await self._sink.edit(message.id, step.text, final=step.final, last=step.last)
         message.shown, message.final, message.sent_at = step.text, step.final, sent_at
+        if step.final:
+            message.final_at = sent_at
 
     def _gone(self, step: _Step, exc: SinkMessageGone) -> None:
         if step.post:
@@ -328,6 +409,7 @@ class ProgressiveReply:
 
     def _give_up(self, reason: str) -> None:
         self._gave_up = True
+        self._scope.owe(self._slot, False)
         logger.error(
             "giving up delivering the %s reply %s (messages %s): %s",
             self._status,

@@ -4,10 +4,18 @@ A scope (Slack: the workspace, for ``chat.update``; Discord: the channel) gets o
 created from the first sink's ``SinkLimits``: ``burst`` tokens, refilled at ``SAFETY`` times
 ``edits_per_minute``. A stream asks for a token with ``acquire`` and gets one when it is its turn:
 
-* closing streams (final edits) first, in the order they closed;
+* closing streams, and requests that make a message final, first, in the order they came;
 * then the stream served least recently (a new stream has never been served, so a first delta
   goes before every other open stream), so each stream's cadence stretches evenly as more
   streams share the scope and none starves.
+
+Finals are planned ahead: a stream that shows a message it will still have to edit *owes* a
+final edit (``owe``). Interim (non-final) requests leave a token in the bucket for each other
+stream that owes one (at most ``burst - 1``), so when answers finish together their finals find
+tokens waiting instead of queueing behind interim edits; the first text of a message is exempt
+(it replaces a placeholder). ``busy()`` says when the scope cannot afford one more streamed
+answer: the finals owed exceed what the bucket holds plus what it refills within
+``PLAN_HORIZON`` seconds; replies then show answers whole (``SinkLimits.whole_under_load``).
 
 A 429 reported with ``rate_limited`` pauses the whole scope for ``retry_after``, halves its rate
 (never below ``MIN_FACTOR``) and every later success gives back ``RECOVERY_STEP`` of it.
@@ -38,6 +46,9 @@ MIN_FACTOR = 0.25
 RECOVERY_STEP = 0.05
 """Fraction of the planned rate each successful request gives back after a back-off."""
 
+PLAN_HORIZON = 5.0
+"""Seconds of refill counted as available to the finals owed when deciding ``busy``."""
+
 _EPSILON = 1e-6
 _PRUNE_AT = 1024
 
@@ -52,11 +63,17 @@ class Slot:
     not_before: float = 0.0
     deadline: float = math.inf
     seq: int = 0
+    owes: bool = False
+    final: bool = False
+    """The waiting request makes a message final (or is a first text): it may use the
+    tokens kept for finals, and goes first."""
     future: asyncio.Future[bool] | None = field(default=None, repr=False)
 
     def rank(self) -> tuple[int, float, int]:
         if self.urgent_since is not None:
             return (0, self.urgent_since, self.seq)
+        if self.final:
+            return (0, math.inf, self.seq)
         return (1, self.last_served, self.seq)
 
 
@@ -77,6 +94,7 @@ class ScopeBudget:
         self._seq = itertools.count()
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Future[None] | None = None
+        self._owed = 0
         self.grants = 0
         self.rate_limits = 0
 
@@ -97,12 +115,50 @@ class ScopeBudget:
         """Seconds until the scope may send again after a 429 (0 if not paused)."""
         return max(0.0, self._paused_until - self._clock.monotonic())
 
-    async def acquire(
-        self, slot: Slot, *, not_before: float = 0.0, deadline: float = math.inf
-    ) -> bool:
-        """Wait for this slot's turn and a token; False if ``deadline`` passed first."""
+    @property
+    def owed(self) -> int:
+        """How many streams show a message they will still have to edit."""
+        return self._owed
+
+    def owe(self, slot: Slot, owes: bool) -> None:
+        """Record whether ``slot``'s stream owes a final edit (see the module docstring)."""
+        if owes != slot.owes:
+            slot.owes = owes
+            self._owed += 1 if owes else -1
+            if not owes and self._waiting:
+                self._kick()
+
+    def busy(self, extra: int = 1) -> bool:
+        """Whether ``extra`` more owed finals would exceed what the scope can deliver soon."""
         now = self._clock.monotonic()
-        if not self._waiting and not_before <= now and self._available(now):
+        self._refill(now)
+        paused = max(0.0, self._paused_until - now)
+        soon = max(0.0, PLAN_HORIZON - paused) * self._rate * self._factor
+        return self._owed + extra > self._tokens + soon
+
+    def try_take(self, slot: Slot, *, final: bool = True) -> bool:
+        """Take a token now if one is free and nobody waits; never waits."""
+        now = self._clock.monotonic()
+        if self._waiting or not self._available(now, final=final, slot=slot):
+            return False
+        self._take(slot, now)
+        return True
+
+    async def acquire(
+        self,
+        slot: Slot,
+        *,
+        not_before: float = 0.0,
+        deadline: float = math.inf,
+        final: bool = False,
+    ) -> bool:
+        """Wait for this slot's turn and a token; False if ``deadline`` passed first.
+
+        ``final=True`` marks a request that makes a message final: it goes before interim ones,
+        which leave the tokens kept for the finals other streams owe."""
+        now = self._clock.monotonic()
+        slot.final = final
+        if not self._waiting and not_before <= now and self._available(now, final, slot):
             self._take(slot, now)
             return True
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
@@ -155,9 +211,16 @@ class ScopeBudget:
         self._refill(now)
         return not self._waiting and now >= self._paused_until and self._tokens >= self._capacity
 
-    def _available(self, now: float) -> bool:
+    def _available(self, now: float, final: bool = True, slot: Slot | None = None) -> bool:
         self._refill(now)
-        return now >= self._paused_until and self._tokens >= 1.0
+        if now < self._paused_until:
+            return False
+        return self._tokens >= 1.0 + (0.0 if final else self._reserve(slot))
+
+    def _reserve(self, slot: Slot | None) -> float:
+        """Tokens an interim request must leave for the finals other streams owe."""
+        others = self._owed - (1 if slot is not None and slot.owes else 0)
+        return float(max(0, min(others, int(self._capacity) - 1)))
 
     def _refill(self, now: float) -> None:
         elapsed = now - self._refilled
@@ -207,6 +270,8 @@ class ScopeBudget:
             if not eligible:
                 break
             best = min(eligible, key=Slot.rank)
+            if best.urgent_since is None and not self._available(now, best.final, best):
+                break  # only interim requests are due, and the tokens left are kept for finals
             self._take(best, now)
             self._resolve(best, True)
         return self._next_change(now)
@@ -225,7 +290,9 @@ class ScopeBudget:
         if not self._waiting:
             return 0.0
         rate = self._rate * self._factor
-        token_wait = max(0.0, (1.0 - self._tokens) / rate)
+        urgent = any(slot.urgent_since is not None or slot.final for slot in self._waiting)
+        needed = 1.0 if urgent else 1.0 + min(self._reserve(slot) for slot in self._waiting)
+        token_wait = max(0.0, (needed - self._tokens) / rate)
         turn_wait = min(slot.not_before for slot in self._waiting) - now
         pause_wait = self._paused_until - now
         deadline_wait = min(slot.deadline for slot in self._waiting) - now

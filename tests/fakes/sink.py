@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.errors import SinkError, SinkMessageGone, SinkRateLimited
-from bot.reply.base import SinkLimits
+from bot.reply.base import Role, SinkLimits
 from bot.reply.clock import Clock
 from bot.reply.split import join_parts, state_at_end
 
@@ -213,7 +213,12 @@ class FakeSink:
     ``SinkLimits`` tell the reply what to plan for; ``enforce_per_minute``/``enforce_burst``
     (default: the same numbers) are what the platform actually allows in the scope.
     ``count_posts`` makes posts draw from the budget too (Discord); by default only edits do
-    (Slack's ``chat.update``). ``latency`` is the virtual time each call takes.
+    (Slack's ``chat.update``). ``post_scope`` gives posts a budget of their own instead
+    (Slack's ``chat.postMessage`` per channel): the sink declares it to the reply with
+    ``posts_per_minute``/``post_burst`` and the platform enforces ``enforce_posts_per_minute``/
+    ``enforce_post_burst`` (default: the same). ``whole_under_load`` is declared as given.
+    ``latency`` is the virtual time each call takes. ``roles`` records each call's
+    ``base.Role`` by message id, in order.
     """
 
     def __init__(
@@ -230,12 +235,36 @@ class FakeSink:
         count_posts: bool = False,
         latency: float = 0.0,
         sanitizer: Callable[[str], str] = neutralise_mentions,
+        post_scope: str = "",
+        posts_per_minute: float = 60.0,
+        post_burst: int = 1,
+        enforce_posts_per_minute: float | None = None,
+        enforce_post_burst: int | None = None,
+        whole_under_load: bool = False,
     ) -> None:
         self.platform = platform
-        self._limits = SinkLimits(max_chars, scope, edits_per_minute, burst, min_edit_interval)
+        self._limits = SinkLimits(
+            max_chars,
+            scope,
+            edits_per_minute,
+            burst,
+            min_edit_interval,
+            post_scope=post_scope,
+            posts_per_minute=posts_per_minute,
+            post_burst=post_burst,
+            whole_under_load=whole_under_load,
+        )
         per_minute = edits_per_minute if enforce_per_minute is None else enforce_per_minute
         capacity = burst if enforce_burst is None else enforce_burst
         self._bucket = platform.bucket(scope, per_minute, capacity)
+        self._post_bucket: FakeBucket | None = None
+        if post_scope:
+            self._post_bucket = platform.bucket(
+                post_scope,
+                posts_per_minute if enforce_posts_per_minute is None else enforce_posts_per_minute,
+                post_burst if enforce_post_burst is None else enforce_post_burst,
+            )
+        self.roles: list[tuple[str, Role]] = []
         self._count_posts = count_posts
         self._latency = latency
         self._sanitizer = sanitizer
@@ -251,15 +280,18 @@ class FakeSink:
         current = self.platform.messages
         return {mid: current[mid] for mid in self.posted if mid in current}
 
-    async def post(self, text: str, *, final: bool) -> str:
+    async def post(self, text: str, *, final: bool, last: bool = False) -> str:
         call = self._call("post", self.platform.new_id(), text, final)
-        await self._serve(call, budgeted=self._count_posts)
+        bucket = self._post_bucket or (self._bucket if self._count_posts else None)
+        await self._serve(call, bucket)
         self.posted.append(call.message_id)
+        self.roles.append((call.message_id, Role.of(final=final, last=last)))
         return call.message_id
 
-    async def edit(self, message_id: str, text: str, *, final: bool) -> None:
+    async def edit(self, message_id: str, text: str, *, final: bool, last: bool = False) -> None:
         call = self._call("edit", message_id, text, final)
-        await self._serve(call, budgeted=True)
+        await self._serve(call, self._bucket)
+        self.roles.append((message_id, Role.of(final=final, last=last)))
 
     def sanitize(self, text: str) -> str:
         return self._sanitizer(text)
@@ -268,14 +300,14 @@ class FakeSink:
         now = self.platform.clock.monotonic()
         return SinkCall(kind, message_id, text, final, self._limits.rate_scope, now)
 
-    async def _serve(self, call: SinkCall, *, budgeted: bool) -> None:
+    async def _serve(self, call: SinkCall, bucket: FakeBucket | None) -> None:
         self.platform.begin(call)
         if not call.text:
             self.platform.refuse(call, SinkError("50006: cannot send an empty message"), "empty")
         if len(call.text) > self._limits.max_chars:
             self.platform.violations.append(f"{call.kind} of {len(call.text)} characters")
             self.platform.refuse(call, SinkError("50035: content too long"), "too_long")
-        if budgeted and (retry_after := self._bucket.take()) is not None:
+        if bucket is not None and (retry_after := bucket.take()) is not None:
             self.platform.refuse(call, SinkRateLimited(retry_after), "429")
         if self._latency > 0:
             await self.platform.clock.sleep(self._latency)

@@ -24,10 +24,10 @@ class NullSink:
     def limits(self) -> SinkLimits:
         return self._limits
 
-    async def post(self, text: str, *, final: bool) -> str:
+    async def post(self, text: str, *, final: bool, last: bool = False) -> str:
         return str(next(self._ids))
 
-    async def edit(self, message_id: str, text: str, *, final: bool) -> None:
+    async def edit(self, message_id: str, text: str, *, final: bool, last: bool = False) -> None:
         return None
 
     def sanitize(self, text: str) -> str:

@@ -37,4 +37,3 @@ async def test_a_flagged_answer_is_replaced_by_the_notice_in_slack(
     assert any("bomb" in state for state in reply.states), "the answer streamed first"
     assert "bomb" not in reply.visible_text
     assert "The answer was withheld: the content check flagged it (violence)." in reply.visible_text
-
