@@ -26,6 +26,8 @@ MEASURES = (
     "cpu",
     "sse_readers",
     "rate_limits",
+    "throughput",
+    "finals",
     "memory",
     "context_load",
     "context_load_pg",

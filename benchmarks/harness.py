@@ -15,12 +15,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
+from prometheus_client import CollectorRegistry
 
 from bot.app import engine_config
 from bot.config import EnvReader, load_settings
 from bot.engine import ConversationEngine
 from bot.llm.base import ChatModel
 from bot.llm.client import ChatCompletionsClient, LLMTimeouts, build_http_client
+from bot.metrics import Metrics
 from bot.model import ConversationKey, IncomingMessage
 from bot.reply.clock import Clock, SystemClock
 from bot.reply.factory import ReplyFactory
@@ -127,6 +129,7 @@ async def running_bot(
     timeouts: LLMTimeouts,
     workdir: Path | None = None,
     model: ChatModel | None = None,
+    metrics: Metrics | None = None,
 ) -> AsyncIterator[Bot]:
     """A migrated store, an HTTP client and an engine, torn down on exit.
 
@@ -138,10 +141,11 @@ async def running_bot(
         async with open_store(url) as store, build_http_client(base_url, 5.0) as http:
             settings = load_settings(EnvReader({"LLM_API_KEY": API_KEY}))
             config = replace(engine_config(settings), max_concurrent=max_concurrent)
+            metrics = metrics or Metrics(CollectorRegistry())  # recorded as in production
             client = model or ChatCompletionsClient(
-                http, api_key=API_KEY, timeouts=timeouts, max_retries=0
+                http, api_key=API_KEY, timeouts=timeouts, max_retries=0, metrics=metrics
             )
-            engine = ConversationEngine(store, client, config)
+            engine = ConversationEngine(store, client, config, metrics=metrics)
             clock = SystemClock()
             factory = ReplyFactory(RateScheduler(clock), clock)
             yield Bot(engine, store, factory, FakePlatform(clock), clock, http)

@@ -6,9 +6,11 @@ pause, the next message arrives in the same conversation. Starts are spread over
 duration, so in steady state all conversations stream at once and new messages keep arriving
 across them. A sample is taken for every message that arrives during the measured window:
 
-* ``server``: from the ``handle`` call to the fake server receiving the request's headers (in
+* ``server``: from the ``accept`` call to the fake server receiving the request's headers (in
   its own process; both sides read ``time.perf_counter``, one system-wide monotonic clock);
-* ``client``: from the ``handle`` call to the request being handed to httpx (an event hook).
+* ``client``: from the ``accept`` call to the request being handed to httpx (an event hook);
+* ``stored``: from the ``accept`` call to the question and its job being stored (admission);
+* queue wait: the engine's own figure, ``accept`` called → the answer's turn starts.
 
 The difference between the two is the loopback transport plus the server's accept delay.
 """
@@ -28,6 +30,7 @@ from benchmarks.llm_proc import TAG, LLMProcess, tag_text
 from benchmarks.report import Options, Row, count, make_row, ms, percentile
 from bot.errors import BotError
 from bot.llm.client import LLMTimeouts
+from bot.metrics import NullMetrics
 from bot.model import TurnStatus
 
 NAME = "latency"
@@ -67,6 +70,8 @@ class _Run:
     tags: int = 0
     sent: dict[int, float] = field(default_factory=dict)
     handed: dict[int, float] = field(default_factory=dict)
+    stored: dict[int, float] = field(default_factory=dict)
+    waits: list[tuple[float, float]] = field(default_factory=list)
     concurrency: dict[int, int] = field(default_factory=dict)
     errors: Counter[str] = field(default_factory=Counter)
     cpu: float = 0.0
@@ -81,15 +86,30 @@ async def measure(options: Options) -> list[Row]:
     plan = QUICK if options.quick else FULL
     timeouts = LLMTimeouts(connect=5.0, first_token=60.0, idle=60.0)
     async with LLMProcess(chunk_chars=plan.chunk_chars, chunk_delay=plan.chunk_delay) as llm:
+        run = _Run(plan)
         async with running_bot(
-            llm.base_url, max_concurrent=plan.conversations + 16, timeouts=timeouts
+            llm.base_url,
+            max_concurrent=plan.conversations + 16,
+            timeouts=timeouts,
+            metrics=_QueueWaits(run.waits),
         ) as bot:
-            run = _Run(plan)
             bot.http.event_hooks["request"].append(_handed_hook(run))
+
             await _solo(bot, run)
             await _drive(bot, run)
         stats = await llm.stats()
     return [_row(run, stats.received)]
+
+
+class _QueueWaits(NullMetrics):
+    """Keeps the engine's queue waits (accept called → the answer's turn starts)."""
+
+    def __init__(self, into: list[tuple[float, float]]) -> None:
+        super().__init__()
+        self._into = into
+
+    def queue_waited(self, platform: str, seconds: float) -> None:
+        self._into.append((time.perf_counter() - seconds, seconds))
 
 
 def _handed_hook(run: _Run):  # type: ignore[no-untyped-def]
@@ -142,7 +162,10 @@ async def _talk(bot: Bot, run: _Run, index: int) -> None:
         run.concurrency[tag] = run.live.streaming
         run.sent[tag] = time.perf_counter()
         try:
-            result = await bot.engine.handle(message(key, tag, tag_text(tag, question)), reply)
+            accepted = await bot.engine.accept(message(key, tag, tag_text(tag, question)))
+            run.stored[tag] = time.perf_counter()
+            assert accepted is not None  # no claims given: never a duplicate
+            result = await bot.engine.answer(accepted, reply)
         except BotError as exc:
             run.errors[type(exc).__name__] += 1
         else:
@@ -158,6 +181,8 @@ def _row(run: _Run, received: dict[int, float]) -> Row:
     client = [run.handed[t] - run.sent[t] for t in tags if t in run.handed]
     busy = [run.concurrency[t] for t in tags]
     solo = [received[t] - run.sent[t] for t in run.solo if t in received]
+    stored = [run.stored[t] - run.sent[t] for t in tags if t in run.stored]
+    waits = [wait for at, wait in run.waits if begin <= at < end]
     p99 = percentile(server, 99)
     plan = run.plan
     deltas_per_second = plan.conversations / plan.chunk_delay
@@ -169,6 +194,9 @@ def _row(run: _Run, received: dict[int, float]) -> Row:
         f"{count(len(tags) / plan.duration)} new messages/s over {plan.duration:.0f} s, "
         f"{count(len(tags))} samples; time to the fake server receiving the request "
         f"(handed to httpx: p50 {ms(percentile(client, 50))} / p99 {ms(percentile(client, 99))}); "
+        f"accept → stored p50 {ms(percentile(stored, 50))} / p99 {ms(percentile(stored, 99))}; "
+        f"queue wait (accept → the answer's turn starts) p50 {ms(percentile(waits, 50))} / "
+        f"p99 {ms(percentile(waits, 99))}; "
         f"bot process busy {run.cpu * 100:.0f}% of one core; {_errors(run.errors)}; floor (one "
         f"conversation alone, no other load): p50 {ms(percentile(solo, 50))}"
     )

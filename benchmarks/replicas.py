@@ -6,7 +6,8 @@ fresh database on the benchmark server (``benchmarks.pg``). The fake Slack
 in one chunk) run in this process. Signed ``message`` events mentioning the bot go to the
 replicas in turn, in 40 channels, all sent at once through a connection pool of 32; the
 throughput is answers whose final text is in the fake Slack, divided by the time from the
-first event sent to the last answer shown. Every answer must arrive exactly once.
+first event sent to the last answer shown (or to the deadline, ``FINISH_SECONDS``). Every
+answer must arrive exactly once.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from tests.fakes.slack_payloads import sign
 NAME = "replicas"
 SECRET = "bench-signing-secret"
 CHANNELS = 40
-QUESTIONS = {"quick": 60, "full": 600}
+QUESTIONS = {"quick": 60, "full": 200}
 START_SECONDS = 60.0
 FINISH_SECONDS = 300.0
 CONNECTIONS = 32
@@ -67,7 +68,8 @@ async def _run(slack: FakeSlack, llm: FakeLLMServer, url: str, questions: int) -
                         for i, (_, event) in enumerate(asked)
                     )
                 )
-                await slack.wait_for(lambda: _all_shown(slack, asked), FINISH_SECONDS)
+                with contextlib.suppress(TimeoutError):  # the row says how many were shown
+                    await slack.wait_for(lambda: _all_shown(slack, asked), FINISH_SECONDS)
                 elapsed = time.perf_counter() - started
     return elapsed, sum(1 for place, _ in asked if _answers(slack, place) == 1)
 
@@ -140,11 +142,12 @@ async def _serving(process: Process, port: int) -> None:
 
 
 def _row(questions: int, elapsed: float, exactly_once: int) -> Row:
-    rate = questions / elapsed if elapsed > 0 else 0.0
+    rate = exactly_once / elapsed if elapsed > 0 else 0.0
     conditions = (
         f"{questions} questions in {CHANNELS} channels, sent at once to 2 replicas in turn "
         f"(Slack HTTP mode, {CONNECTIONS} connections); fake model answers at once in one "
-        f"chunk; all shown after {elapsed:.1f} s; answered exactly once: "
+        f"chunk; {elapsed:.1f} s from the first event to the last answer shown (at most "
+        f"{FINISH_SECONDS:.0f} s); answered exactly once: "
         f"{exactly_once}/{questions}; fake Slack and model in the benchmark process"
     )
     return make_row(NAME, f"{rate:.1f} answers/s", exactly_once == questions, conditions)

@@ -36,6 +36,19 @@ GOALS: dict[str, tuple[str, str]] = {
         "platform 429s under fair scheduling, 200 streams in one Slack workspace",
         "0, and every final message exact",
     ),
+    "slack_answers_per_minute": (
+        "answers finished per minute in one Slack workspace (10 channels, documented budgets)",
+        "≥ 150/min, 0 × 429, every answer exact",
+    ),
+    "slack_three_finals": (
+        "3 simultaneous Slack mentions, 7,078-char answers streamed in ~3.2 s, chat.update "
+        "10/10 s: last write after the first request",
+        "≤ 5 s, 0 × 429",
+    ),
+    "discord_final": (
+        "Discord mention, the same answer, 5 edits / 5 s per route: final after the request",
+        "≤ 3.5 s",
+    ),
     "memory": ("memory per active stream", "< 50 KB"),
     "context_load": (
         "load context for one conversation from a 1,000,000-message SQLite store",

@@ -183,7 +183,8 @@ class Generation:
     async def _on_event(self, event: StreamEvent) -> None:
         if isinstance(event, TextDelta):
             if event.index == 0:
-                await self._ready()
+                if self._starting is not None:  # no coroutine per delta once started
+                    await self._ready()
                 if not self._size:  # one comparison per delta: the metrics' first text
                     self._first_text_at = time.perf_counter()
                 self._parts.append(event.text)

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FORBIDDEN = ("slack_bolt", "slack_sdk", "discord", "aiohttp", "adapters")
+FORBIDDEN = ("slack_bolt", "slack_sdk", "discord", "adapters")
+"""aiohttp is a core dependency since the ops server (``bot.ops``) runs on aiohttp.web."""
 
 
 def _bot_modules() -> list[str]:

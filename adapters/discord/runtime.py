@@ -105,12 +105,8 @@ class Runtime:
             self._known.popitem(last=False)
 
     def reply(self, sink: MessageSink) -> StreamedReply:
-        """A progressive reply through ``sink`` (which may watch it to place its buttons)."""
-        reply = self.replies.create(sink)
-        follow = getattr(sink, "follow", None)
-        if follow is not None:
-            follow(reply)
-        return reply
+        """A progressive reply through ``sink`` (the reply gives each message its role)."""
+        return self.replies.create(sink)
 
     async def answer(
         self,
@@ -162,12 +158,7 @@ class Runtime:
         sink = ChannelSink(self.client, channel_id, key or dm_key(channel_id))
         if resume is None:
             return self.reply(sink)
-        sink.adopt(resume.message_ids)
-        reply = self.replies.create(sink, shown_text=resume.text, adopt=resume.message_ids)
-        follow = getattr(sink, "follow", None)
-        if follow is not None:
-            follow(reply)
-        return reply
+        return self.replies.create(sink, shown_text=resume.text, adopt=resume.message_ids)
 
     def can_admin(self, interaction: discord.Interaction[Any]) -> bool:
         """Server managers, administrators and ``DISCORD_ADMIN_ROLES``; everyone in DMs."""

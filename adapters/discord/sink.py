@@ -17,7 +17,7 @@ the answer's last message, none on a finished part. The reply says which role ea
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Literal, TypeVar
 
 import discord
@@ -169,10 +169,6 @@ class ChannelSink:
     @property
     def limits(self) -> SinkLimits:
         return self._limits
-
-    def adopt(self, message_ids: Sequence[str]) -> None:
-        """The reply takes over these messages of an interrupted answer; nothing to prepare,
-        since the reply gives each message its role when it ends them."""
 
     def sanitize(self, text: str) -> str:
         """Unchanged: ``AllowedMentions.none()`` on every request is what stops pings."""

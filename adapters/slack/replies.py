@@ -1,5 +1,10 @@
 """Choosing how an answer is shown: native streaming in threads, post+update elsewhere.
 
+Native streaming costs a ``chat.startStream`` and a ``chat.stopStream`` (Tier 2) plus the final
+``chat.update``, the dearest way to show an answer; it is chosen only while the workspace can
+afford it (a start token free and the ``chat.update`` budget not busy). Otherwise the answer
+goes through the post+update reply, which itself degrades to whole answers under load.
+
 Every reply posts with the client of its target's workspace (``Target.workspace``), so an
 answer, including one rebuilt from its stored target after a restart, is written with the
 token of the workspace it was asked in.
@@ -20,7 +25,7 @@ from adapters.slack.sink import BlockSupport, SlackSink, Target
 from adapters.slack.targets import from_stored
 from bot.engine import Resume
 from bot.moderation import retract
-from bot.reply.base import MessageSink, StreamedReply
+from bot.reply.base import MessageSink, SinkLimits, StreamedReply
 
 THINKING = "is thinking…"
 
@@ -36,6 +41,8 @@ class ReplyMaker(Protocol):
         shown_text: str = "",
         adopt: Sequence[str] = (),
     ) -> StreamedReply: ...
+
+    def busy(self, limits: SinkLimits) -> bool: ...
 
 
 class StatusReply:
@@ -123,7 +130,7 @@ class ReplyBuilder:
         if not target.thread:
             return self._maker.create(sink)
         reply: StreamedReply
-        if self._native and self.support.usable(target.channel):
+        if self._native and self.support.usable(target.channel) and self._affordable(sink):
             reply = NativeStreamReply(
                 client,
                 target,
@@ -135,6 +142,11 @@ class ReplyBuilder:
         else:
             reply = fallback(None, "")
         return StatusReply(reply, lambda: self._status(client, target))
+
+    def _affordable(self, sink: SlackSink) -> bool:
+        """Whether native streaming fits the workspace's budgets now (module docstring)."""
+        starts = self._budgets.start_stop(sink.target.workspace)
+        return starts.wait_time() == 0 and not self._maker.busy(sink.limits)
 
     def rebuild(self, stored: Mapping[str, Any], resume: Resume | None) -> StreamedReply:
         """The reply of an owed answer taken over from another process (``ReplyRebuilder``).

@@ -110,6 +110,10 @@ class BlockSupport:
 class SlackSink:
     """Posts with chat.postMessage and edits with chat.update; never sleeps on a 429.
 
+    Buttons by role: Stop while a message streams; every finished message of an answer (a
+    finished part as well as the last) carries Regenerate and feedback, so a long answer can be
+    regenerated from any of its messages (``last`` does not change them on Slack).
+
     Every text it sends is sanitised (``adapters.slack.text.sanitize``): user mentions notify
     only the person who asked (``target.user``), or everyone mentioned with
     ``allow_mentions`` (``SLACK_ALLOW_MENTIONS``).
@@ -133,6 +137,10 @@ class SlackSink:
     def limits(self) -> SinkLimits:
         return self._limits
 
+    @property
+    def target(self) -> Target:
+        return self._target
+
     def sanitize(self, text: str) -> str:
         return sanitize(text, self._policy)
 
@@ -145,7 +153,7 @@ class SlackSink:
                 thread_ts=self._target.thread or None,
                 text=text or EMPTY_TEXT,
                 blocks=self._support.blocks(
-                    text, final=final, last=last, value=self._target.value, level=level
+                    text, final=final, last=final, value=self._target.value, level=level
                 ),
                 unfurl_links=False,
                 unfurl_media=False,
@@ -166,7 +174,7 @@ class SlackSink:
                 ts=message_id,
                 text=text or EMPTY_TEXT,
                 blocks=self._support.blocks(
-                    text, final=final, last=last, value=self._target.value, level=level
+                    text, final=final, last=final, value=self._target.value, level=level
                 ),
             )
 

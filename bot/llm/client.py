@@ -11,7 +11,8 @@ Timeouts (``LLMTimeouts``), each raising ``LLMTimeout`` that names which one fir
   bounds the wait for the whole answer, which is then its first token.
 - ``idle``: after the first event, the longest wait for the next one (measured from when the
   consumer asks for it). A stalled stream fails with ``LLMTimeout``; whatever the consumer
-  already received stays valid (the engine keeps the partial text).
+  already received stays valid (the engine keeps the partial text). One timer per stream
+  (``watchdog.IdleWatchdog``), not one per read.
 
 Retries: at most ``max_retries`` more attempts, only while nothing has been yielded, and only
 for retryable errors (429, 408, 409, 5xx, connection failures, connect and first-token
@@ -45,8 +46,9 @@ from bot.errors import LLMError, LLMProtocolError, LLMTimeout
 from bot.llm.base import CompletionRequest, StreamEvent
 from bot.llm.chunks import ChunkDecoder, parse_completion
 from bot.llm.failures import empty_answer, error_from_status, html_instead, looks_like_html
-from bot.llm.reader import EventReader, transport_errors
+from bot.llm.reader import EventReader, transport_error, transport_errors
 from bot.llm.transport import aiohttp_transport
+from bot.llm.watchdog import IdleWatchdog
 from bot.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -127,16 +129,18 @@ class ChatCompletionsClient:
         async with AsyncExitStack() as stack:
             reader, events = await self._retrying(lambda: self._open(stack, body, request))
             self._metrics.llm_first_token(time.perf_counter() - sent)
+            watchdog = IdleWatchdog(self._timeouts.idle)
             try:
                 while events:
                     for event in events:
                         yield event
-                    events = await self._next_events(reader)
+                    events = await self._next_events(reader, watchdog)
                 await reader.drain()
             except LLMError as err:
                 self._metrics.llm_error(err)
                 raise
             finally:
+                watchdog.close()
                 self._metrics.llm_request(time.perf_counter() - sent)
 
     async def complete(self, request: CompletionRequest) -> list[StreamEvent]:
@@ -215,13 +219,19 @@ class ChatCompletionsClient:
                 return reader, parse_completion(_json(await response.aread()), model=model)
             return reader, await reader.next_events()
 
-    async def _next_events(self, reader: EventReader) -> list[StreamEvent]:
+    async def _next_events(self, reader: EventReader, watchdog: IdleWatchdog) -> list[StreamEvent]:
+        """The next batch, within the idle deadline (no context managers: this runs per delta)."""
+        watchdog.waiting()
         try:
-            async with asyncio.timeout(self._timeouts.idle):
-                with transport_errors(self._timeouts.connect):
-                    return await reader.next_events()
-        except TimeoutError:
-            raise self._timeout("idle", self._timeouts.idle) from None
+            return await reader.next_events()
+        except asyncio.CancelledError:
+            if watchdog.expired():
+                raise self._timeout("idle", self._timeouts.idle) from None
+            raise
+        except httpx.TransportError as exc:
+            raise transport_error(exc, self._timeouts.connect) from None
+        finally:
+            watchdog.idle()
 
     async def _complete_once(
         self, body: dict[str, Any], request: CompletionRequest

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import aiohttp
 import httpx
 
-from bot.errors import LLMTimeout, LLMUnavailable
+from bot.errors import LLMError, LLMTimeout, LLMUnavailable
 from bot.llm.base import StreamEvent
 from bot.llm.chunks import ChunkDecoder
 from bot.llm.failures import html_instead, looks_like_html
@@ -31,7 +31,7 @@ HEAD_BYTES = 64
 class EventReader:
     """Reads an open streaming response, one batch of events at a time."""
 
-    __slots__ = ("_bytes", "_chunks", "_exhausted", "_head", "_lines", "_sse", "ended")
+    __slots__ = ("_bytes", "_chunks", "_exhausted", "_failure", "_head", "_lines", "_sse", "ended")
 
     def __init__(self, response: httpx.Response, chunks: ChunkDecoder) -> None:
         self._bytes = response.aiter_bytes()
@@ -41,9 +41,13 @@ class EventReader:
         self._chunks = chunks
         self.ended = False
         self._exhausted = False
+        self._failure: LLMError | None = None
 
     async def next_events(self) -> list[StreamEvent]:
         """The next non-empty batch of events; ``[]`` only once the answer is complete."""
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
         while not self.ended:
             try:
                 data = await anext(self._bytes)
@@ -72,18 +76,35 @@ class EventReader:
             logger.debug("could not drain the response after [DONE]; closing the connection")
 
     def _feed(self, lines: list[str]) -> list[StreamEvent]:
+        """Events of ``lines``; a failure after some events is held for the next call, so the
+        consumer gets everything that came before it (one read may carry many events)."""
         events: list[StreamEvent] = []
-        for line in lines:
-            data = self._sse.feed(line)
-            if data is not None:
-                events.extend(self._chunks.feed(data))
+        try:
+            for line in lines:
+                data = self._sse.feed(line)
+                if data is not None:
+                    events.extend(self._chunks.feed(data))
+        except LLMError as exc:
+            self._hold(events, exc)
         return events
+
+    def _hold(self, events: list[StreamEvent], failure: LLMError) -> None:
+        """Raise ``failure`` now if nothing came before it, else on the next call."""
+        if not events:
+            raise failure
+        self._failure = failure
+        self.ended = True
 
     def _at_end(self) -> list[StreamEvent]:
         events = self._feed(self._lines.flush())
         tail = self._sse.flush()
-        if tail is not None:
-            events.extend(self._chunks.feed(tail))
+        if tail is not None and self._failure is None:
+            try:
+                events.extend(self._chunks.feed(tail))
+            except LLMError as exc:
+                self._hold(events, exc)
+        if self._failure is not None:
+            return events
         if not events and not self._chunks.done and looks_like_html("", self._head):
             raise html_instead("an event stream")  # an HTML page labelled text/event-stream
         return events + self._chunks.finish()
@@ -94,19 +115,17 @@ def transport_errors(connect_timeout: float) -> Iterator[None]:
     """Translate httpx's transport exceptions into ``LLMError``s."""
     try:
         yield
-    except httpx.ConnectTimeout as exc:
-        if not is_connect_timeout(exc):
-            reason = _cause(exc)
-            raise LLMUnavailable(f"could not reach or read the completions endpoint: {reason}")
-        raise LLMTimeout(
-            f"connect timeout: could not connect within {connect_timeout:g} s"
-        ) from None
-    except httpx.TimeoutException as exc:
-        raise LLMTimeout(f"timeout talking to the completions endpoint: {exc!r}") from None
     except httpx.TransportError as exc:
-        raise LLMUnavailable(
-            f"could not reach or read the completions endpoint: {_cause(exc)}"
-        ) from None
+        raise transport_error(exc, connect_timeout) from None
+
+
+def transport_error(exc: httpx.TransportError, connect_timeout: float) -> LLMError:
+    """The ``LLMError`` for one of httpx's transport exceptions."""
+    if isinstance(exc, httpx.ConnectTimeout) and is_connect_timeout(exc):
+        return LLMTimeout(f"connect timeout: could not connect within {connect_timeout:g} s")
+    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+        return LLMTimeout(f"timeout talking to the completions endpoint: {exc!r}")
+    return LLMUnavailable(f"could not reach or read the completions endpoint: {_cause(exc)}")
 
 
 def _cause(exc: httpx.TransportError) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.reply.base import MessageSink
+from bot.reply.base import MessageSink, SinkLimits
 from bot.reply.clock import Clock, SystemClock
 from bot.reply.progressive import INDICATOR, PLACEHOLDER, ProgressiveReply
 from bot.reply.scheduler import RateScheduler
@@ -35,6 +35,11 @@ class ReplyFactory:
         """A factory on real time with the default indicator and placeholder."""
         clock = SystemClock()
         return cls(RateScheduler(clock), clock)
+
+    def busy(self, limits: SinkLimits) -> bool:
+        """Whether the edit budget of ``limits`` cannot afford one more streamed answer now
+        (``ScopeBudget.busy``): adapters then choose the cheapest way to show an answer."""
+        return self.scheduler.scope(limits).busy()
 
     def create(
         self,

@@ -27,7 +27,8 @@ How it behaves:
   posted live only ``min_edit_interval`` after the previous one was finalised (a fast answer
   fills it sooner and it is posted once, whole); and with ``whole_under_load``, while the
   edit scope is ``busy`` an answer posts no placeholder and shows each message whole and final
-  (one post, no edit) when its text is complete.
+  (one post, no edit) when its text is complete (a continuation is held whole unless a token
+  for its final edit is already in the bucket).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from bot.reply.base import MessageSink
 from bot.reply.clock import Clock
 from bot.reply.layout import Layout
 from bot.reply.retry import FINAL_QUEUE_LIMIT, RetryPolicy
-from bot.reply.scheduler import RateScheduler, ScopeBudget
+from bot.reply.scheduler import PLAN_HORIZON, RateScheduler, ScopeBudget
 
 logger = logging.getLogger(__name__)
 
@@ -167,9 +168,9 @@ class ProgressiveReply:
             ):
                 self._wake()  # held (whole under load) or no post token yet: the flusher posts
                 return
+            self._scope.owe(self._slot, True)  # its final edit is planned from now on
             try:
                 await self._send(step)
-                self._owe()
             except SinkRateLimited as exc:
                 self._scope_for(step).rate_limited(exc.retry_after)
                 self._wake()
@@ -177,6 +178,8 @@ class ProgressiveReply:
                 logger.warning("%s: placeholder post failed (%s); retrying", self._slot.label, exc)
                 self._failed(exc, self._backoff(), backoff=True)
                 self._wake()
+            finally:
+                self._owe()
 
     async def append(self, text: str) -> None:
         if self._status is not ReplyStatus.OPEN:
@@ -270,8 +273,12 @@ class ProgressiveReply:
         complete or the edit scope is no longer busy); None to send it now."""
         if not step.post or step.final or self._posts is None:
             return None
-        if self._limits.whole_under_load and self._scope.busy():
-            return math.inf
+        if self._limits.whole_under_load:
+            # A new answer may stream if its final fits the budget's near future; a
+            # continuation only if a token for its final is in the bucket already.
+            horizon = PLAN_HORIZON if step.index == 0 else 0.0
+            if self._scope.busy(horizon=horizon):
+                return math.inf
         if step.index == 0:
             return None
         finalised = self._messages[step.index - 1].final_at
@@ -295,6 +302,8 @@ class ProgressiveReply:
             if hold is not None:
                 await self._idle(hold)
                 continue
+            if step.post and not step.final:
+                self._scope.owe(self._slot, True)  # counted before the post, so others see it
             scope = self._scope_for(step)
             if await self._turn(step, scope):
                 await self._attempt(scope)

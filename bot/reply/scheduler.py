@@ -10,8 +10,8 @@ created from the first sink's ``SinkLimits``: ``burst`` tokens, refilled at ``SA
   streams share the scope and none starves.
 
 Finals are planned ahead: a stream that shows a message it will still have to edit *owes* a
-final edit (``owe``). Interim (non-final) requests leave a token in the bucket for each other
-stream that owes one (at most ``burst - 1``), so when answers finish together their finals find
+final edit (``owe``). Interim (non-final) requests leave a token in the bucket for each stream
+that owes one (at most ``burst - 1``), so when answers finish together their finals find
 tokens waiting instead of queueing behind interim edits; the first text of a message is exempt
 (it replaces a placeholder). ``busy()`` says when the scope cannot afford one more streamed
 answer: the finals owed exceed what the bucket holds plus what it refills within
@@ -128,12 +128,13 @@ class ScopeBudget:
             if not owes and self._waiting:
                 self._kick()
 
-    def busy(self, extra: int = 1) -> bool:
-        """Whether ``extra`` more owed finals would exceed what the scope can deliver soon."""
+    def busy(self, extra: int = 1, horizon: float = PLAN_HORIZON) -> bool:
+        """Whether ``extra`` more owed finals would exceed what the scope holds now plus what
+        it refills within ``horizon`` seconds."""
         now = self._clock.monotonic()
         self._refill(now)
         paused = max(0.0, self._paused_until - now)
-        soon = max(0.0, PLAN_HORIZON - paused) * self._rate * self._factor
+        soon = max(0.0, horizon - paused) * self._rate * self._factor
         return self._owed + extra > self._tokens + soon
 
     def try_take(self, slot: Slot, *, final: bool = True) -> bool:
@@ -218,9 +219,9 @@ class ScopeBudget:
         return self._tokens >= 1.0 + (0.0 if final else self._reserve(slot))
 
     def _reserve(self, slot: Slot | None) -> float:
-        """Tokens an interim request must leave for the finals other streams owe."""
-        others = self._owed - (1 if slot is not None and slot.owes else 0)
-        return float(max(0, min(others, int(self._capacity) - 1)))
+        """Tokens an interim request must leave: one per final owed (its own included, since
+        it still owes one after the interim edit), never the whole bucket."""
+        return float(max(0, min(self._owed, int(self._capacity) - 1)))
 
     def _refill(self, now: float) -> None:
         elapsed = now - self._refilled

@@ -19,7 +19,6 @@ Semantics the protocol leaves open, decided here:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
@@ -72,6 +71,7 @@ from bot.store.tables import (
     utc_now,
 )
 from bot.store.usage import UsageQueries
+from bot.store.writer import WriterTurns
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class SqlConversationStore(GovernanceQueries, StateQueries, UsageQueries):
         self._writer = engine.execution_options(**WRITE)
         self._clock = clock
         self._sqlite = engine.dialect.name == "sqlite"
-        self._sqlite_writer = asyncio.Lock()
+        self._sqlite_writer = WriterTurns()
         self._conversation_ids: dict[ConversationKey, int] = {}
         self._upsert_ref = self._ref_upsert()
         self._turns = None if self._sqlite else AdvisoryLocks(engine.url, CONNECT_TIMEOUT_S)
@@ -111,18 +111,21 @@ class SqlConversationStore(GovernanceQueries, StateQueries, UsageQueries):
             await self._turns.close()
 
     @asynccontextmanager
-    async def _tx(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
+    async def _tx(self, *, write: bool, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
         engine = self._writer if write else self._engine
         try:
-            async with self._write_turn(write), engine.begin() as conn:
+            async with self._write_turn(write, urgent), engine.begin() as conn:
                 yield conn
         except (SQLAlchemyError, OSError) as exc:
             raise store_error(exc) from exc
 
-    def _write_turn(self, write: bool) -> AbstractAsyncContextManager[object]:
-        """SQLite has one writer: this process's writers queue here, in order, instead of
-        spinning in SQLite's busy handler (which gives up after the busy timeout under load)."""
-        return self._sqlite_writer if write and self._sqlite else nullcontext()
+    def _write_turn(self, write: bool, urgent: bool) -> AbstractAsyncContextManager[object]:
+        """SQLite has one writer: this process's writers queue here instead of spinning in
+        SQLite's busy handler (which gives up after the busy timeout under load); ``urgent``
+        ones (accepting a question) go first (``bot.store.writer``)."""
+        if write and self._sqlite:
+            return self._sqlite_writer.hold(urgent=urgent)
+        return nullcontext()
 
     async def ping(self) -> bool:
         """Whether the database answers a trivial query (for health checks)."""
@@ -157,7 +160,7 @@ class SqlConversationStore(GovernanceQueries, StateQueries, UsageQueries):
         claims: Sequence[tuple[str, str]] = (),
     ) -> int | None:
         now = self._clock()
-        async with self._tx(write=True) as conn:
+        async with self._tx(write=True, urgent=True) as conn:
             for platform, event_id in claims:
                 if not await self._claim(conn, platform, event_id, now):
                     await conn.rollback()
@@ -187,7 +190,7 @@ class SqlConversationStore(GovernanceQueries, StateQueries, UsageQueries):
         return answer_id
 
     async def start_job(self, answer_id: int, owner: str) -> bool | None:
-        async with self._tx(write=True) as conn:
+        async with self._tx(write=True, urgent=True) as conn:
             return await jobs.start(conn, answer_id, owner)
 
     async def checkpoint(self, answer_id: int, text: str, message_ids: Sequence[str]) -> None:

@@ -176,7 +176,11 @@ def test_slack_calls_are_named_by_web_api_method(url: str, name: str | None):
 @pytest.mark.parametrize(
     ("verb", "url", "name"),
     [
-        ("POST", "https://discord.com/api/v10/channels/123/messages", "POST /channels/{id}/messages"),
+        (
+            "POST",
+            "https://discord.com/api/v10/channels/123/messages",
+            "POST /channels/{id}/messages",
+        ),
         (
             "PATCH",
             "http://127.0.0.1:9/api/v10/webhooks/55/aW50ZXJhY3Rpb246c2VjcmV0/messages/@original",

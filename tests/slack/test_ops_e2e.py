@@ -48,7 +48,7 @@ class Ops:
         seen: tuple[int, dict[str, Any]] = (0, {})
         try:
             async with asyncio.timeout(WITHIN):
-                while (seen := await self.readiness())[0] != status:
+                while (seen := await self.readiness())[0] != status:  # noqa: ASYNC110
                     await asyncio.sleep(0.05)
         except TimeoutError:
             raise AssertionError(
@@ -62,7 +62,7 @@ class Ops:
         complete = {"platform": "slack", "outcome": "complete"}
         try:
             async with asyncio.timeout(WITHIN):
-                while value(samples := await self.samples(), ANSWERS, **complete) != count:
+                while value(samples := await self.samples(), ANSWERS, **complete) != count:  # noqa: ASYNC110
                     await asyncio.sleep(0.05)
         except TimeoutError:
             raise AssertionError(f"no answer counted\n{self.process.output()}") from None
