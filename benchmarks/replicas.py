@@ -18,7 +18,7 @@ import json
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -95,7 +95,7 @@ def _answers(slack: FakeSlack, place: tuple[str, str]) -> int:
     )
 
 
-def _all_shown(slack: FakeSlack, asked: list[tuple[tuple[str, str], object]]) -> bool:
+def _all_shown(slack: FakeSlack, asked: Sequence[tuple[tuple[str, str], object]]) -> bool:
     return all(slack.answer_text(channel, ts).endswith(".") for (channel, ts), _ in asked)
 
 

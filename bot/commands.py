@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot import privacy
+from bot import features, privacy
 from bot.access import parse_ids
 from bot.audit import LISTED, render as render_audit
 from bot.channel_settings import SETTING_NAMES
@@ -32,7 +32,7 @@ HELP = """Threadline commands:
   audit                         the latest settings, access and quota changes (admins)
   export                        your stored messages and their answers, as a file, privately
   forget                        erase your stored messages and their answers (asks to confirm)
-Settings: """ + ", ".join((*SETTING_NAMES, *GOVERNED))
+Settings: """ + ", ".join((*SETTING_NAMES, *GOVERNED, *features.SETTING_NAMES))
 
 NOT_ALLOWED = "Only Threadline admins may change settings here."
 ADMINS_ONLY = "Only Threadline admins may do that here."
@@ -122,7 +122,10 @@ ADMIN: dict[str, Command] = {"access": _access, "audit": _audit}
 async def _settings(engine: ConversationEngine, ctx: CommandContext, args: list[str]) -> str:
     if not args or args[0].lower() == "show":
         shown = (await engine.settings_for(ctx.key)).describe()
-        governed = describe_governance(await engine.channel_overrides(ctx.key))
+        overrides = await engine.channel_overrides(ctx.key)
+        governed = "\n".join(
+            part for part in (describe_governance(overrides), features.describe(overrides)) if part
+        )
         return f"{shown}\n{governed}" if governed else shown
     if args[0].lower() != "set" or len(args) < 3:
         return "Usage: settings set NAME VALUE (or settings show)."

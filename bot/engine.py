@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 from bot.audit import entry as audit_entry
+from bot import features
 from bot.channel_settings import EffectiveSettings, apply_change, effective
 from bot.checkpoint import Checkpoints
 from bot.errors import BotError, SettingError, ShuttingDown, StoreError
@@ -515,7 +516,10 @@ class ConversationEngine:
         started: asyncio.Future[None],
     ) -> TurnResult:
         model = unredacting(self._model, request)  # the model itself unless it was redacted
-        generation = Generation(model, request, reply, started=started, check=self._answer_check)
+        shown = features.shows_reasoning(await self.channel_overrides(turn.key))
+        generation = Generation(
+            model, request, reply, started=started, check=self._answer_check, show_reasoning=shown
+        )
         self._live.generations[turn.id] = generation
         self._live.by_key[turn.key] = turn.id
         self._checkpoints.watch(turn.id, generation, reply)
@@ -798,11 +802,12 @@ class ConversationEngine:
         (``actor``, old and new value) are stored in one transaction."""
         channel = key.channel_key()
         current = await self._store.get_settings(channel)
-        if name in GOVERNED:
+        if name in GOVERNED or name in features.SETTING_NAMES:
             overrides = dict(current)
             overrides.pop(name, None)
             if raw.strip().lower() != "default":
-                overrides[name] = channel_value(name, raw)
+                value = features.channel_value if name in features.SETTING_NAMES else channel_value
+                overrides[name] = value(name, raw)
         else:
             overrides = apply_change(
                 current,

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import cast
 
 from bot.errors import BotError, LLMError
 from bot.llm.base import (
@@ -28,7 +29,7 @@ from bot.llm.base import (
 )
 from bot.model import TurnStatus, Usage
 from bot.moderation import AnswerCheck, retract
-from bot.reply.base import StreamedReply
+from bot.reply.base import ShowsReasoning, StreamedReply
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +92,10 @@ class Generation:
         *,
         started: Awaitable[None] | None = None,
         check: AnswerCheck | None = None,
+        show_reasoning: bool = False,
     ) -> None:
         self._model = model
+        self._show_reasoning = show_reasoning and isinstance(reply, ShowsReasoning)
         self._check = check
         self._starting = started
         self._request = request
@@ -201,6 +204,9 @@ class Generation:
             self._usage = event.usage
         elif isinstance(event, ReasoningDelta):
             self._reasoned = True  # never shown as the answer nor stored in history
+            if self._show_reasoning and event.index == 0 and not self._size:
+                await self._ready()
+                await cast(ShowsReasoning, self._reply).reasoning(event.text)
 
     async def _interrupted(self, why: _Interrupt) -> GenerationOutcome:
         if why is _Interrupt.STOP:

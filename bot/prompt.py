@@ -20,10 +20,11 @@ leaving no room, the system prompt alone, or the newest message alone.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from bot.errors import LLMContextTooLong
+from bot.files.render import IMAGE_TOKENS, ImageRef, render_files
 from bot.model import ChatMessage, Role, TurnStatus
 from bot.params import MIN_PROMPT_TOKENS, usable_context
 from bot.tokens import TokenEstimator
@@ -65,6 +66,23 @@ def render_system_prompt(template: str, speakers: Sequence[str], today: date) ->
     return template.replace("{date}", today.isoformat()).replace("{users}", names)
 
 
+@dataclass(frozen=True, slots=True)
+class FileView:
+    """How attached files are shown: whether the model sees images, and the bytes of images
+    attached to the question being answered (sent even when too large to keep)."""
+
+    sees_images: bool = False
+    fresh: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """The ``messages`` of a request and the images sent with some of them (by index)."""
+
+    messages: list[dict[str, str]]
+    images: dict[int, tuple[tuple[str, str], ...]]
+
+
 def build_messages(
     system_template: str,
     history: Sequence[ChatMessage],
@@ -73,23 +91,42 @@ def build_messages(
     today: date,
 ) -> list[dict[str, str]]:
     """System prompt + the newest history that fits ``budget`` (the last message always)."""
+    return build_prompt(system_template, history, budget, estimator, today).messages
+
+
+def build_prompt(
+    system_template: str,
+    history: Sequence[ChatMessage],
+    budget: PromptBudget,
+    estimator: TokenEstimator,
+    today: date,
+    files: FileView | None = None,
+) -> Prompt:
+    """``build_messages`` with each user turn's files (``extra["files"]``) rendered: text as
+    labelled blocks, images as parts for a model that sees (each counted as ``IMAGE_TOKENS``),
+    else as notes."""
+    view = files or FileView()
     turns = usable_history(history)
     labelled = len({m.author_id for m in turns if m.role is Role.USER}) > 1
     speakers = [m.author_name for m in turns if m.role is Role.USER and m.author_name]
     system = {"role": "system", "content": render_system_prompt(system_template, speakers, today)}
     remaining = _room_after_system(budget, estimator.estimate_text(budget.model, system["content"]))
-    picked: list[dict[str, str]] = []
+    picked: list[tuple[dict[str, str], list[ImageRef]]] = []
     for message in reversed(turns):
-        entry = _entry(message, labelled)
-        cost = estimator.estimate_text(budget.model, entry["content"])
+        entry, images = _entry(message, labelled, view)
+        cost = estimator.estimate_text(budget.model, entry["content"]) + IMAGE_TOKENS * len(images)
         if cost > remaining:
             if not picked:
                 raise _message_too_long(budget, cost, remaining)
             break
-        picked.append(entry)
+        picked.append((entry, images))
         remaining -= cost
     picked.reverse()
-    return [system, *_drop_leading_assistant(picked)]
+    kept = _drop_leading_assistant(picked)
+    images = {
+        i + 1: tuple((ref.name, ref.url) for ref in refs) for i, (_, refs) in enumerate(kept) if refs
+    }
+    return Prompt([system, *(entry for entry, _ in kept)], images)
 
 
 def _room_after_system(budget: PromptBudget, system_cost: int) -> int:
@@ -128,16 +165,25 @@ def _message_too_long(budget: PromptBudget, cost: int, room: int) -> LLMContextT
     )
 
 
-def _entry(message: ChatMessage, labelled: bool) -> dict[str, str]:
+def _entry(
+    message: ChatMessage, labelled: bool, view: FileView
+) -> tuple[dict[str, str], list[ImageRef]]:
     content = message.content
     if labelled and message.role is Role.USER and message.author_name:
         content = f"[{message.author_name}] {content}"
-    return {"role": message.role.value, "content": content}
+    images: list[ImageRef] = []
+    records = message.extra.get("files") if message.role is Role.USER else None
+    if isinstance(records, list) and records:
+        shown, images = render_files(records, sees=view.sees_images, fresh=view.fresh)
+        content = f"{content}\n\n{shown}" if shown else content
+    return {"role": message.role.value, "content": content}, images
 
 
-def _drop_leading_assistant(entries: list[dict[str, str]]) -> list[dict[str, str]]:
+def _drop_leading_assistant(
+    entries: list[tuple[dict[str, str], list[ImageRef]]],
+) -> list[tuple[dict[str, str], list[ImageRef]]]:
     """Cutting old history may leave an answer first; servers insist on a user turn first."""
     start = 0
-    while start < len(entries) and entries[start]["role"] == Role.ASSISTANT.value:
+    while start < len(entries) and entries[start][0]["role"] == Role.ASSISTANT.value:
         start += 1
     return entries[start:]

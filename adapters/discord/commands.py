@@ -23,13 +23,14 @@ from adapters.discord.runtime import Runtime
 from bot.channel_settings import SETTING_NAMES
 from bot.commands import NOT_ALLOWED, CommandContext, run_command
 from bot.engine import ConversationEngine
+from bot.features import SETTING_NAMES as FEATURES
 from bot.governance import SETTING_NAMES as GOVERNED
 
 logger = logging.getLogger(__name__)
 
 MAX_PROMPT = 4000
 SETTING_CHOICES = [
-    app_commands.Choice(name=name, value=name) for name in (*SETTING_NAMES, *GOVERNED)
+    app_commands.Choice(name=name, value=name) for name in (*SETTING_NAMES, *GOVERNED, *FEATURES)
 ]
 ACCESS_CHOICES = [app_commands.Choice(name=v, value=v) for v in ("open", "closed", "default")]
 PRIVATE_ANSWERS = ("Not changed:", "Usage:", NOT_ALLOWED)

@@ -2,7 +2,8 @@
 
 The first delta starts a stream at once (``chat.startStream``), later text is buffered and sent
 by one pump task with ``chat.appendStream`` at most every ``append_interval`` seconds and within
-the workspace's Tier 2/Tier 4 buckets, so ``append()`` never waits for Slack. Text is sent as
+the workspace's Tier 2/Tier 4 buckets, so ``append()`` never waits for Slack. The pump waits on
+the injected ``Clock`` (``bot.reply.clock``), so tests can run it on virtual time. Text is sent as
 ``markdown_text`` (standard Markdown); a Stop button rides along as a ``blocks`` chunk (dropped
 if Slack refuses it).
 
@@ -21,9 +22,7 @@ the post+update path: no call ever carries a ping, whatever the delta boundaries
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +37,7 @@ from adapters.slack.text import MentionPolicy, sanitize, split_safe
 from bot.errors import ReplyClosedError, SinkError, SinkRateLimited
 from bot.moderation import retract
 from bot.reply.base import StreamedReply
+from bot.reply.clock import Clock, SystemClock, wait_event
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class NativeStreamReply:
         max_chars: int = MAX_CHARS,
         append_interval: float = APPEND_INTERVAL,
         max_age: float = MAX_STREAM_AGE,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
         allow_mentions: bool = False,
     ) -> None:
         self._client = client
@@ -91,7 +91,8 @@ class NativeStreamReply:
         self._max_chars = max_chars
         self._interval = append_interval
         self._max_age = max_age
-        self._clock = clock
+        self._clock = (clock or SystemClock()).monotonic
+        self._timers = clock or SystemClock()
         self._open = True
         self._ts: str | None = None
         self._live = False
@@ -286,9 +287,7 @@ class NativeStreamReply:
     async def _closing_within(self, delay: float) -> bool:
         if delay <= 0:
             return self._closing.is_set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), delay)
-        return self._closing.is_set()
+        return await wait_event(self._timers, self._closing, delay)
 
     # -- hand-over and closing ----------------------------------------------------------
 

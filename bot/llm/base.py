@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.model import Usage
@@ -20,6 +20,8 @@ class CompletionRequest:
     messages: list[dict[str, str]]
     params: GenerationParams
     user: str | None = None
+    images: Mapping[int, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    """Images sent with ``messages[i]`` as ``image_url`` parts: ``(name, data: URL)`` pairs."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -276,13 +276,29 @@ class ChatCompletionsClient:
 def request_body(request: CompletionRequest, *, stream: bool) -> dict[str, Any]:
     """The JSON body for ``request``: parameters, messages, stream flags and ``user``."""
     body = request.params.to_api()
-    body["messages"] = request.messages
+    body["messages"] = with_image_parts(request)
     body["stream"] = stream
     if stream:
         body["stream_options"] = {"include_usage": True}
     if request.user:
         body["user"] = request.user
     return body
+
+
+def with_image_parts(request: CompletionRequest) -> list[dict[str, str]] | list[dict[str, Any]]:
+    """The messages, those with images as content parts (text first, then ``image_url``s)."""
+    if not request.images:
+        return request.messages
+    out: list[dict[str, Any]] = []
+    for index, message in enumerate(request.messages):
+        images = request.images.get(index)
+        if images:
+            parts: list[dict[str, Any]] = [{"type": "text", "text": message["content"]}]
+            parts += [{"type": "image_url", "image_url": {"url": url}} for _, url in images]
+            out.append({**message, "content": parts})
+        else:
+            out.append(message)
+    return out
 
 
 def _http_timeout(connect: float) -> httpx.Timeout:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.reply.units import TextUnit
 
@@ -39,6 +39,15 @@ class StreamedReply(Protocol):
     @property
     def message_ids(self) -> list[str]:
         """Platform ids of the messages that hold this reply, in order."""
+        ...
+
+
+@runtime_checkable
+class ShowsReasoning(Protocol):
+    """A reply that can show the model's reasoning while it streams (``show_reasoning``)."""
+
+    async def reasoning(self, text: str) -> None:
+        """More reasoning text: shown until the answer's first text replaces it, never kept."""
         ...
 
 

@@ -158,6 +158,23 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+async def wait_event(clock: Clock, event: asyncio.Event, seconds: float) -> bool:
+    """Wait until ``event`` is set or ``seconds`` of ``clock`` pass; whether it is set."""
+    if event.is_set() or seconds <= 0:
+        return event.is_set()
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    timer = clock.call_later(seconds, lambda: _resolve(done))
+    waiter = loop.create_task(event.wait())
+    waiter.add_done_callback(lambda _: _resolve(done))
+    try:
+        await done
+    finally:
+        timer.cancel()
+        waiter.cancel()
+    return event.is_set()
+
+
 async def _settle() -> None:
     """Yield until no other callback is ready in the running loop (bounded)."""
     loop = asyncio.get_running_loop()

@@ -51,6 +51,15 @@ logger = logging.getLogger(__name__)
 
 INDICATOR = " ▌"
 PLACEHOLDER = "…"
+REASONING_TAIL = 300
+_MARKUP = str.maketrans({c: " " for c in "_*|`<>~\n"})
+
+
+def reasoning_view(thinking: str) -> str:
+    """The placeholder while reasoning streams: its tail in italics (Slack and Discord alike),
+    markup characters blanked so the model's text cannot break out of the italics or ping."""
+    tail = " ".join(thinking.translate(_MARKUP).split())
+    return f"_Thinking: …{tail}_" if tail else PLACEHOLDER
 EMPTY_ANSWER = "_(no answer)_"
 STOPPED_MARK = "_(stopped)_"
 FAILED_MARK = "_⚠ {notice}_"
@@ -134,6 +143,7 @@ class ProgressiveReply:
         self._retry = RetryPolicy(clock)
         self._replaced = 0
         self._gave_up = False
+        self._thinking = ""
 
     @property
     def message_ids(self) -> list[str]:
@@ -190,6 +200,15 @@ class ProgressiveReply:
             if len(self._pieces) >= COLLAPSE_PIECES:  # many tiny strings cost more than one
                 self._pieces = ["".join(self._pieces)]
             self._wake()
+
+    async def reasoning(self, text: str) -> None:
+        """Show the tail of the model's reasoning in the placeholder (``show_reasoning``
+        collapsed) until the first answer text replaces it; it is never part of the answer."""
+        if self._status is not ReplyStatus.OPEN or self._size or not text:
+            return
+        self._thinking = (self._thinking + text)[-REASONING_TAIL:]
+        self._placeholder = reasoning_view(self._thinking)[: self._limits.max_chars]
+        self._wake()
 
     async def finish(self) -> None:
         await self._close(ReplyStatus.FINISHED, None)

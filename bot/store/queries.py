@@ -72,7 +72,7 @@ def live_messages(key: ConversationKey) -> Select[*tuple[Any, ...]]:
 
 
 CONTEXT = (
-    select(*MESSAGE_COLUMNS)
+    select(*MESSAGE_COLUMNS, Message.extra)  # a question's ``files`` are part of its prompt
     .join(Conversation, Conversation.id == Message.conversation_id)
     .where(
         Conversation.platform == bindparam("platform"),
@@ -111,7 +111,7 @@ def message_values(message: ChatMessage) -> dict[str, Any]:
         "prompt_tokens": None if usage is None else usage.prompt_tokens,
         "completion_tokens": None if usage is None else usage.completion_tokens,
         "platform_message_ids": list(message.platform_message_ids),
-        "extra": {},
+        "extra": dict(message.extra),
         "feedback": None,
         "deleted": False,
         "requester": message.requester,

@@ -32,7 +32,7 @@ def test_quick_run_prints_every_row_measured(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=150,
+        timeout=600,
     )
     assert done.returncode in (0, 1), done.stderr[-3000:]
     assert done.stdout.startswith("Environment: "), done.stdout[:500]

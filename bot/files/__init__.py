@@ -1,0 +1,1 @@
+"""Reading the files people attach: sniffing, text extraction, PDFs, images (``prepare``)."""
