@@ -28,6 +28,7 @@ MEASURES = (
     "rate_limits",
     "throughput",
     "finals",
+    "discord_final",
     "memory",
     "context_load",
     "context_load_pg",

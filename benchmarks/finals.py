@@ -1,6 +1,6 @@
 """How soon a fast, long answer is final on the platform, on virtual time.
 
-Two end-to-end figures of the reply pipeline (``ProgressiveReply`` with the adapter's own
+End-to-end figures of the reply pipeline (``ProgressiveReply`` with the adapter's own
 ``sink_limits``, writing to a ``FakeSink`` that enforces the platform's budget and takes 50 ms
 per call). The model answers 7,078 characters (prose with a code block) in ~3.2 s: the first
 delta 0.2 s after the request, then 4-character deltas evenly over 3.0 s.
@@ -59,22 +59,17 @@ class _Outcome:
     platform: FakePlatform
 
 
+NAME = "finals"
+
+
 async def measure(options: Options) -> list[Row]:
-    from adapters.discord.sink import sink_limits as discord_limits
-    from adapters.slack.sink import sink_limits as slack_limits
+    """The Slack row (``benchmarks.discord_final`` measures the Discord one)."""
+    from adapters.slack.sink import sink_limits
     from adapters.slack.text import sanitize
 
-    text = answer_text()
-    slack = await _run([slack_limits("T-bench", f"C{n}") for n in range(3)], SLACK, sanitize, text)
-    discord = await _run([discord_limits(1234)], DISCORD, _unchanged, text)
-    return [
-        _row("slack_three_finals", slack, SLACK_GOAL, "3 simultaneous mentions in 3 channels"),
-        _row("discord_final", discord, DISCORD_GOAL, "1 mention"),
-    ]
-
-
-def _unchanged(text: str) -> str:
-    return text
+    limits = [sink_limits("T-bench", f"C{n}") for n in range(3)]
+    slack = await run(limits, SLACK, sanitize, answer_text())
+    return [row(NAME, slack, SLACK_GOAL, "3 simultaneous mentions in 3 channels")]
 
 
 def answer_text() -> str:
@@ -88,9 +83,7 @@ def answer_text() -> str:
     return body[:ANSWER_CHARS]
 
 
-async def _run(
-    limits: list[SinkLimits], budget: Budget, sanitize: Sanitizer, text: str
-) -> _Outcome:
+async def run(limits: list[SinkLimits], budget: Budget, sanitize: Sanitizer, text: str) -> _Outcome:
     clock = FakeClock()
     platform = FakePlatform(clock)
     factory = ReplyFactory(RateScheduler(clock), clock)
@@ -138,7 +131,7 @@ def _sink(
     )
 
 
-def _row(key: str, outcome: _Outcome, goal: float, who: str) -> Row:
+def row(key: str, outcome: _Outcome, goal: float, who: str) -> Row:
     platform = outcome.platform
     ok = (
         outcome.last_write <= goal

@@ -36,11 +36,11 @@ GOALS: dict[str, tuple[str, str]] = {
         "platform 429s under fair scheduling, 200 streams in one Slack workspace",
         "0, and every final message exact",
     ),
-    "slack_answers_per_minute": (
+    "throughput": (
         "answers finished per minute in one Slack workspace (10 channels, documented budgets)",
         "≥ 150/min, 0 × 429, every answer exact",
     ),
-    "slack_three_finals": (
+    "finals": (
         "3 simultaneous Slack mentions, 7,078-char answers streamed in ~3.2 s, chat.update "
         "10/10 s: last write after the first request",
         "≤ 5 s, 0 × 429",

@@ -33,7 +33,7 @@ from bot.reply.progressive import EMPTY_ANSWER
 from bot.reply.scheduler import RateScheduler
 from tests.fakes.sink import FakePlatform, FakeSink
 
-NAME = "slack_answers_per_minute"
+NAME = "throughput"
 GOAL_PER_MINUTE = 150.0
 WORKSPACE = "T-bench"
 TIER3_PER_MINUTE = 50.0

@@ -126,6 +126,7 @@ def engine_config(settings: Settings, moderator: Moderator | None = None) -> Eng
         governance=settings.governance,
         redactor=settings.redactor,
         moderator=moderator,
+        files=settings.files,
     )
 
 

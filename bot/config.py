@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from bot.errors import ConfigError, SettingError
+from bot.files.policy import FilePolicy, load_file_policy
 from bot.governance import GovernanceConfig, load_governance
 from bot.moderation import ModerationSettings, load_moderation
 from bot.params import (
@@ -272,6 +273,8 @@ class Settings:
     """``REDACT`` / ``REDACT_PATTERNS`` (``bot.redact``); None when nothing is redacted."""
     moderation: ModerationSettings | None = None
     """``MODERATION_*`` (``bot.moderation``); None without ``MODERATION_URL``."""
+    files: FilePolicy = field(default_factory=FilePolicy)
+    """``FILE_*`` limits and ``LLM_VISION_MODELS`` (``bot.files``)."""
 
     def model_context(self, model: str) -> int:
         """Context window (tokens) configured for ``model``, else the global default."""
@@ -368,6 +371,7 @@ def load_settings(env: EnvReader) -> Settings:
         governance=load_governance(env),
         redactor=load_redaction(env),
         moderation=load_moderation(env),
+        files=load_file_policy(env),
     )
 
 

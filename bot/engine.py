@@ -22,11 +22,16 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
+from bot import branches, channel_context, features
+from bot.attachments import Attachment
 from bot.audit import entry as audit_entry
-from bot import features
 from bot.channel_settings import EffectiveSettings, apply_change, effective
 from bot.checkpoint import Checkpoints
 from bot.errors import BotError, SettingError, ShuttingDown, StoreError
+from bot.files.notice import with_notice
+from bot.files.policy import FilePolicy, VisionModels
+from bot.files.question import Fetched, fetch_files
+from bot.files.vision import VisionFallback
 from bot.generation import Generation, GenerationOutcome, settle_start
 from bot.governance import SETTING_NAMES as GOVERNED, Governance, GovernanceConfig, channel_value
 from bot.llm.base import ChatModel, CompletionRequest
@@ -36,9 +41,10 @@ from bot.metrics import Metrics
 from bot.model import ChatMessage, ConversationKey, IncomingMessage, Role, TurnStatus, Usage
 from bot.moderation import Moderator, QuestionFlagged, answer_check, check_question, replayable
 from bot.params import GenerationParams
-from bot.prompt import PromptBudget, build_messages
+from bot.prompt import FileView, PromptBudget, build_prompt
 from bot.redact import Redactor, redact_request, unredacting
 from bot.reply.base import StreamedReply
+from bot.store.ambient import SeenMessage
 from bot.store.base import JOB_QUEUED, ConversationStore, Job, MessageUpdate
 from bot.textclean import scrub
 from bot.tokens import TokenEstimator
@@ -79,6 +85,8 @@ class EngineConfig:
     """What is replaced by placeholders before a prompt is sent (``bot.redact``); None: off."""
     moderator: Moderator | None = None
     """Checks questions and complete answers (``bot.moderation``); None: off."""
+    files: FilePolicy = field(default_factory=FilePolicy)
+    """Limits on attached files and which models are sent images (``bot.files``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +108,9 @@ class Accepted:
     requester: str
     overrides: dict[str, Any]
     received: float
+    attachments: tuple[Attachment, ...] = ()
+    """The question's files, fetched in the answer's turn (not stored: a takeover names them
+    as not fetched)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +147,7 @@ class _Turn:
     user_id: str
     t0: float
     supersedes: int | None = None
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(slots=True)
@@ -170,7 +182,8 @@ class ConversationEngine:
     ) -> None:
         self._store = store
         self._metrics = metrics or Metrics.off()
-        self._model = model
+        self._vision = VisionModels(config.files.vision_models)
+        self._model: ChatModel = VisionFallback(model, self._vision)
         self._config = config
         self._today = today
         self.governance = Governance(store, config.governance, clock, self.channel_overrides)
@@ -215,15 +228,67 @@ class ConversationEngine:
         received = time.perf_counter()  # the event's arrival, for the latency metrics
         if self._live.closing:
             raise ShuttingDown("shutting down")
-        self._config.defaults.merged(overrides or {})  # SettingError before anything is stored
+        asked, options = branches.split(overrides)
+        self._config.defaults.merged(asked)  # SettingError before anything is stored
         await self.governance.admit(message)  # Refused: access, flood control, a used-up quota
-        spec = self._work.spec(dict(target or {}), message.author_id, dict(overrides or {}))
+        overrides = asked | await self._branch(message.key, options)
+        spec = self._work.spec(dict(target or {}), message.author_id, overrides)
         answer_id = await self._write(
             self._store.accept(message.key, _user_turn(message), spec, claims)
         )
         if answer_id is None:
             return None
-        return Accepted(message.key, answer_id, message.author_id, dict(overrides or {}), received)
+        return Accepted(
+            message.key,
+            answer_id,
+            message.author_id,
+            dict(overrides or {}),
+            received,
+            message.attachments,
+        )
+
+    async def seen(self, message: IncomingMessage) -> None:
+        """Keep a top-level channel message as context for later mentions, where the channel
+        has ``channel_context`` on (nothing is kept elsewhere); failures are only logged."""
+        channel = message.key.channel_key()
+        try:
+            if message.is_direct or not features.context_count(
+                await self.channel_overrides(channel)
+            ):
+                return
+            seen = SeenMessage(
+                message.message_id,
+                message.author_id,
+                message.author_name,
+                message.text,
+                message.created_at,
+            )
+            await self._store.record_seen(channel, seen)
+        except StoreError as exc:
+            logger.warning("channel %s: message not kept as context: %s", channel, exc)
+
+    async def _channel_context(
+        self, key: ConversationKey, history: list[ChatMessage], model: str
+    ) -> list[ChatMessage]:
+        """The first question of a conversation with the channel's recent messages above it
+        (``bot.channel_context``), where the channel has ``channel_context`` on."""
+        count = features.context_count(await self.channel_overrides(key))
+        question = channel_context.first_question(history) if count else None
+        if question is None or not question.platform_message_ids:
+            return history
+        mark = SeenMessage(question.platform_message_ids[0], "", "", "", question.created_at)
+        seen = await self._store.recent_seen(key.channel_key(), count, mark)
+        text = channel_context.block(seen, lambda t: self._estimator.estimate_text(model, t))
+        return channel_context.with_context(history, question, text)
+
+    async def _branch(self, key: ConversationKey, options: dict[str, Any]) -> dict[str, Any]:
+        """The turn options to store: a reply's platform message id becomes the replied-to
+        answer's row id (``bot.branches``); anything else is dropped."""
+        replied = options.get(branches.BRANCH_FROM)
+        found = await self._store.find_message(key, str(replied)) if replied else None
+        if found is None or found.role is not Role.ASSISTANT or found.id is None:
+            return {}
+        return {branches.BRANCH: found.id}
 
     async def record(
         self, message: IncomingMessage, *, claims: Sequence[tuple[str, str]] = ()
@@ -249,7 +314,13 @@ class ConversationEngine:
         """Stream the answer ``accept`` reserved into ``reply``, in the conversation's turn."""
         if self._config.supersede:
             await self.stop(accepted.key)
-        turn = _Turn(accepted.key, accepted.answer_id, accepted.requester, accepted.received)
+        turn = _Turn(
+            accepted.key,
+            accepted.answer_id,
+            accepted.requester,
+            accepted.received,
+            attachments=accepted.attachments,
+        )
         return await self._answer(turn, reply, accepted.overrides)
 
     async def handle(
@@ -457,13 +528,15 @@ class ConversationEngine:
                     superseded = MessageUpdate(status=TurnStatus.SUPERSEDED)
                     await self._store.update_message(turn.supersedes, superseded)
                 settings = await self.settings_for(turn.key)
-                params = settings.params.merged(overrides or {})
-                request = await self._request(turn, settings, params)
+                asked, options = branches.split(overrides)
+                params = settings.params.merged(asked)
+                branch = branches.branch_point(options)
+                request, fetched = await self._request(turn, settings, params, branch)
             except BotError as exc:
                 logger.warning("conversation %s: cannot answer: %s", turn.key, exc)
                 flagged = isinstance(exc, QuestionFlagged)  # stored with its notice
                 return await self._fail_early(turn, reply, started, exc.user_message, flagged)
-            return await self._generate(turn, reply, request, started)
+            return await self._generate(turn, with_notice(reply, fetched.notice), request, started)
 
     async def _start_job(self, turn: _Turn) -> bool | None:
         """Mark the job streaming; while the database is unreachable, wait and retry (the job
@@ -535,22 +608,34 @@ class ConversationEngine:
         return TurnResult(outcome.status, outcome.text, turn.id, outcome.error)
 
     async def _request(
-        self, turn: _Turn, settings: EffectiveSettings, params: GenerationParams
-    ) -> CompletionRequest:
+        self,
+        turn: _Turn,
+        settings: EffectiveSettings,
+        params: GenerationParams,
+        branch: int | None = None,
+    ) -> tuple[CompletionRequest, Fetched]:
         stored = await self._store.load_context(turn.key, CONTEXT_MESSAGES)
-        history = replayable([m for m in stored if m.id is not None and m.id < turn.id])
+        history = [m for m in stored if m.id is not None and m.id < turn.id]
+        if branch is not None:
+            history = branches.branch_history(history, branch, turn.user_id)
+        history = await self._channel_context(turn.key, replayable(history), params.model)
+        fetched = await fetch_files(self._store, history, turn.attachments, self._config.files)
         budget = PromptBudget(
             params.model, self._config.context_tokens(params.model), params.max_tokens or 1024
         )
-        messages = build_messages(
-            settings.system_prompt, history, budget, self._estimator, self._today()
+        view = FileView(self._vision.sees(params.model), fetched.fresh)
+        prompt = build_prompt(
+            settings.system_prompt, history, budget, self._estimator, self._today(), view
         )
+        messages = prompt.messages
         estimate = self._estimator.estimate_messages(params.model, messages)
         await self.governance.check_request(turn.key, turn.user_id, estimate)
         hashed = user_hash(turn.key.platform, turn.user_id, self._config.user_salt)
-        request = redact_request(self._config.redactor, CompletionRequest(messages, params, hashed))
+        request = redact_request(
+            self._config.redactor, CompletionRequest(messages, params, hashed, prompt.images)
+        )
         await check_question(self._config.moderator, self._store, history, request.messages)
-        return request
+        return request, fetched
 
     async def _settle(
         self, turn: _Turn, request: CompletionRequest, outcome: GenerationOutcome
@@ -573,7 +658,7 @@ class ConversationEngine:
             self._metrics.tokens(
                 model, outcome.usage.prompt_tokens, outcome.usage.completion_tokens, estimated=False
             )
-            if outcome.usage.prompt_tokens:
+            if outcome.usage.prompt_tokens and not request.images:  # images skew the ratio
                 self._estimator.calibrate(model, request.messages, outcome.usage.prompt_tokens)
         elif outcome.text:  # the endpoint reported no usage: count it here, marked estimated
             estimate = Usage(
@@ -852,6 +937,7 @@ def _user_turn(message: IncomingMessage) -> ChatMessage:
         author_name=scrub(message.author_name),
         platform_message_ids=[message.message_id] if message.message_id else [],
         created_at=message.created_at,
+        extra={"files": [a.describe() for a in message.attachments]} if message.attachments else {},
     )
 
 

@@ -41,9 +41,11 @@ def channel_value(name: str, raw: str) -> Any:
     if name == SHORTCUT_REPLIES:
         return _choice(name, text.lower(), REPLY_MODES)
     if name == TRANSLATE_TO:
-        if not text or len(text) > MAX_LANGUAGE_CHARS or not text.replace("-", " ").replace(
-            " ", ""
-        ).isalpha():
+        if (
+            not text
+            or len(text) > MAX_LANGUAGE_CHARS
+            or not text.replace("-", " ").replace(" ", "").isalpha()
+        ):
             raise SettingError("translate_to must be a language name or code (or default).")
         return text
     raise SettingError(f"Unknown setting {name!r}.")

@@ -8,7 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.attachments import Attachment
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,8 @@ class IncomingMessage:
     is_direct: bool = False
     roles: tuple[str, ...] = ()
     """The author's roles where the platform has them (Discord: role ids and names)."""
+    attachments: tuple[Attachment, ...] = ()
+    """Files and images brought with the message (``bot.attachments``), fetched later."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,10 +123,12 @@ def build_prompt(
         remaining -= cost
     picked.reverse()
     kept = _drop_leading_assistant(picked)
-    images = {
-        i + 1: tuple((ref.name, ref.url) for ref in refs) for i, (_, refs) in enumerate(kept) if refs
+    parts = {
+        i + 1: tuple((ref.name, ref.url) for ref in refs)
+        for i, (_, refs) in enumerate(kept)
+        if refs
     }
-    return Prompt([system, *(entry for entry, _ in kept)], images)
+    return Prompt([system, *(entry for entry, _ in kept)], parts)
 
 
 def _room_after_system(budget: PromptBudget, system_cost: int) -> int:

@@ -296,9 +296,7 @@ def redact_request(redactor: Redactor | None, request: CompletionRequest) -> Com
     messages, mapping = redactor.redact(request.messages)
     if not mapping:
         return request
-    return RedactedRequest(
-        messages, request.params, request.user, request.images, mapping=mapping
-    )
+    return RedactedRequest(messages, request.params, request.user, request.images, mapping=mapping)
 
 
 def unredacting(model: ChatModel, request: CompletionRequest) -> ChatModel:

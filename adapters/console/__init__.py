@@ -5,7 +5,8 @@ quits). On a pipe it reads one message per line, prints each answer and exits at
 input, so ``echo hello | threadline console`` works in scripts; the exit status is 1 if any
 answer failed. Lines starting with ``/`` are commands (``/help``, ``/reset``,
 ``/settings set temperature 0.2`` ...), the same ones Slack and Discord offer; ``/export PATH``
-writes your history to a file. A question governance refuses (access, quota, flood control)
+writes your history to a file; ``/attach PATH`` attaches a file (text, PDF or image) to your next
+message. A question governance refuses (access, quota, flood control)
 is explained on stderr and counts as a failed answer for the exit status.
 """
 
@@ -17,8 +18,10 @@ import sys
 import uuid
 from typing import TextIO
 
+from adapters.console.files import ATTACH, file_attachment
 from adapters.console.own_data import console_command
 from adapters.console.reply import ConsoleReply
+from bot.attachments import Attachment, FileRefused
 from bot.commands import CommandContext
 from bot.engine import ConversationEngine
 from bot.errors import Refused, StoreError
@@ -39,6 +42,7 @@ async def chat(
     engine.serve_platform(key.platform, lambda target, resume: None)
     await engine.take_over_now()
     all_ok = True
+    attached: list[Attachment] = []
     if interactive:
         stdout.write(f"Threadline console, conversation {key.channel!r}. /help for commands.\n")
     while (line := await _read_line(stdin, stdout, interactive)) is not None:
@@ -47,12 +51,26 @@ async def chat(
             continue
         if text.lower() in EXIT_WORDS:
             break
+        if text.split(maxsplit=1)[0].lower() == ATTACH:
+            stdout.write(_attach(text[len(ATTACH) :], attached) + "\n")
+            continue
         if text.startswith("/"):
             ctx = CommandContext(key, user, can_admin=True)
             stdout.write(await console_command(engine, ctx, text[1:]) + "\n")
             continue
-        all_ok = await _answer(engine, key, user, text, stdout, interactive) and all_ok
+        files, attached = tuple(attached), []
+        all_ok = await _answer(engine, key, user, text, stdout, interactive, files) and all_ok
     return all_ok
+
+
+def _attach(path: str, attached: list[Attachment]) -> str:
+    """Queue a file for the next message; the line to show."""
+    try:
+        attachment = file_attachment(path)
+    except FileRefused as exc:
+        return f"Not attached: {exc}"
+    attached.append(attachment)
+    return f"Attached {attachment.name} ({attachment.size:,} bytes) to your next message."
 
 
 async def _answer(
@@ -62,8 +80,9 @@ async def _answer(
     text: str,
     stdout: TextIO,
     interactive: bool,
+    files: tuple[Attachment, ...] = (),
 ) -> bool:
-    message = IncomingMessage(key, uuid.uuid4().hex, user, user, text)
+    message = IncomingMessage(key, uuid.uuid4().hex, user, user, text, attachments=files)
     reply = ConsoleReply(stdout, sys.stderr, prefix="threadline> " if interactive else "")
     try:
         accepted = await engine.accept(message)

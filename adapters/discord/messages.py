@@ -22,11 +22,13 @@ import logging
 
 import discord
 
+from adapters.discord.files import discord_attachments
 from adapters.discord.governance import roles_of, tell_refused
 from adapters.discord.keys import dm_key, guild_key, key_of_channel
 from adapters.discord.runtime import NOT_SAVED, Runtime
 from adapters.discord.sink import NO_MENTIONS, ChannelSink
 from adapters.discord.text import model_text, thread_name
+from bot.branches import BRANCH_FROM
 from bot.errors import Refused, StoreError
 from bot.model import ConversationKey, IncomingMessage
 
@@ -36,6 +38,7 @@ ANSWERED_TYPES = (discord.MessageType.default, discord.MessageType.reply)
 NO_THREADS = (discord.VoiceChannel, discord.StageChannel, discord.Thread, discord.DMChannel)
 DMS_OFF = "I don't answer direct messages here. Mention me in a server channel or use /chat there."
 EMPTY_MENTION = "Hi! Mention me with a question, or use /chat to start a thread."
+FILES_ONLY = "(Files were sent without any other text.)"
 
 
 class MessageHandler:
@@ -57,6 +60,8 @@ class MessageHandler:
             await self._direct(message)
             return
         key = await self._key(message)
+        if not key.thread:
+            await self._seen(message, key)
         from_bot = message.author.bot or message.webhook_id is not None
         if from_bot and not self._rt.config.answer_bots:
             await self._record_if_participating(message, key)
@@ -72,6 +77,13 @@ class MessageHandler:
             return key
         guild_id = message.guild.id if message.guild is not None else None
         return await self._rt.keys.resolve(guild_id, message.channel.id)
+
+    async def _seen(self, message: discord.Message, key: ConversationKey) -> None:
+        """A channel message (not in a thread) is kept as channel context where the channel
+        has ``channel_context`` on (the engine decides)."""
+        text = self._text(message)
+        if text:
+            await self._rt.engine.seen(self._incoming(message, key, text))
 
     def _mentioned(self, message: discord.Message) -> bool:
         if any(user.id == self._rt.bot_id for user in message.mentions):
@@ -94,7 +106,7 @@ class MessageHandler:
         mentioned = self._mentioned(message)
         if not participating and not mentioned:
             return
-        if not mentioned and not message.content:
+        if not mentioned and not message.content and not message.attachments:
             logger.debug("thread %s: message without readable content ignored", key)
             return
         reply_to = None if participating else message.id
@@ -165,7 +177,7 @@ class MessageHandler:
         reply_to: int | None,
         claimed: bool = False,
     ) -> None:
-        text = self._text(message)
+        text = self._text(message) or (FILES_ONLY if message.attachments else "")
         if not claimed and not await self._claim(message):
             return
         if not text:
@@ -176,7 +188,7 @@ class MessageHandler:
             return
         incoming = self._incoming(message, key, text)
         sink = ChannelSink(self._rt.client, target, key, reply_to=reply_to)
-        await self._rt.answer(incoming, sink)
+        await self._rt.answer(incoming, sink, overrides=_branch_from(message))
 
     async def _record_if_participating(
         self, message: discord.Message, key: ConversationKey
@@ -206,4 +218,14 @@ class MessageHandler:
             created_at=message.created_at,
             is_direct=message.guild is None,
             roles=roles_of(message.author),
+            attachments=discord_attachments(message),
         )
+
+
+def _branch_from(message: discord.Message) -> dict[str, str]:
+    """A reply continues from the message it replies to when that is one of the bot's
+    answers (the engine checks; ``bot.branches``)."""
+    reference = message.reference
+    if message.type is not discord.MessageType.reply or reference is None:
+        return {}
+    return {BRANCH_FROM: str(reference.message_id)} if reference.message_id else {}

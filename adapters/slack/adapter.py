@@ -40,6 +40,7 @@ from adapters.slack.notices import install_notices
 from adapters.slack.oauth import Revocations, WorkspaceAuthorize, oauth_settings, open_stores
 from adapters.slack.replies import ReplyBuilder, ReplyMaker
 from adapters.slack.routing import Identity
+from adapters.slack.shortcuts import MessageShortcuts
 from adapters.slack.socket_mode import SocketTransport
 from adapters.slack.tasks import TaskSet
 from adapters.slack.users import UserDirectory
@@ -177,6 +178,10 @@ class SlackAdapter:
             engine=self._engine, workspaces=workspaces, admins=admins, tasks=tasks
         )
         register(app, events, actions, commands, revocations)
+        shortcuts = MessageShortcuts(
+            engine=self._engine, workspaces=workspaces, replies=replies, tasks=tasks
+        )
+        app.shortcut(re.compile("^threadline_"))(shortcuts.on_shortcut)
         return app
 
 

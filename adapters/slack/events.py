@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from enum import Enum
 from typing import Any
 
@@ -21,6 +22,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 
 from adapters.slack.api import best_effort
 from adapters.slack.config import SlackConfig
+from adapters.slack.files import slack_attachments
 from adapters.slack.governance import tell_refused
 from adapters.slack.replies import ReplyBuilder
 from adapters.slack.routing import (
@@ -41,13 +43,15 @@ from adapters.slack.tasks import TaskSet
 from adapters.slack.text import clean_incoming, mentions, mentions_someone_else, title_from
 from adapters.slack.workspaces import Workspace, Workspaces
 from bot.engine import Accepted, ConversationEngine
-from bot.errors import BotError, Refused, ReplyClosedError
+from bot.errors import BotError, Refused, ReplyClosedError, StoreError
+from bot.features import context_count
 from bot.model import ConversationKey, IncomingMessage
 from bot.reply.base import StreamedReply
 
 logger = logging.getLogger(__name__)
 
 ONLY_A_MENTION = "(You were mentioned without any other text.)"
+FILES_ONLY = "(Files were sent without any other text.)"
 PROMPTS_TITLE = "Try asking"
 MAX_ASSISTANT_THREADS = 10_000
 
@@ -142,6 +146,8 @@ class SlackEvents:
         direct = is_direct(event)
         target = self._target(ws, event, direct)
         text = str(event.get("text") or "")
+        if not mentioned and not direct and not in_thread(event):  # message.channels, once
+            await self._seen(ws, target, event, kind, text)
         action = await self._decide(ws, target, event, direct, mentioned, text)
         if action is Action.IGNORE:
             return
@@ -161,6 +167,20 @@ class SlackEvents:
         if first:  # a new assistant-panel thread gets its title from the first question
             self._tasks.spawn(self._set_title(ws, target, message.text), name="slack-title")
         self._tasks.spawn(self._answer(target, accepted), name=f"slack-answer-{target.key}")
+
+    async def _seen(
+        self, ws: Workspace, target: Target, event: Event, kind: Kind, text: str
+    ) -> None:
+        """A top-level channel message is kept as channel context where the channel has
+        ``channel_context`` on (checked first: no name lookup elsewhere)."""
+        channel = target.key.channel_key()
+        try:
+            wanted = context_count(await self._engine.channel_overrides(channel))
+        except StoreError:
+            return
+        if wanted:
+            message = await self._incoming(ws, target, event, kind, text)
+            await self._engine.seen(replace(message, key=channel, attachments=()))
 
     async def _decide(
         self, ws: Workspace, target: Target, event: Event, direct: bool, mentioned: bool, text: str
@@ -200,9 +220,11 @@ class SlackEvents:
             message_id=ts,
             author_id=author,
             author_name=name,
-            text=clean_incoming(text, ws.me.user_id, ws.me.name) or ONLY_A_MENTION,
+            text=clean_incoming(text, ws.me.user_id, ws.me.name)
+            or (FILES_ONLY if event.get("files") else ONLY_A_MENTION),
             created_at=sent_at(ts),
             is_direct=target.channel.startswith("D"),
+            attachments=slack_attachments(event, ws.client.token or ""),
         )
 
     async def _answer(self, target: Target, accepted: Accepted) -> None:

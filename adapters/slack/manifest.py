@@ -16,6 +16,7 @@ BOT_SCOPES: dict[str, str] = {
     "commands": "the /threadline slash command",
     "users:read": "display names for history, and admin checks for settings",
     "im:write": "open a DM to send a person their exported history (export)",
+    "files:read": "download the files people attach to questions (url_private, bot token)",
     "files:write": "upload the exported history file into that DM (files.uploadV2)",
 }
 
@@ -30,6 +31,13 @@ BOT_EVENTS: dict[str, str] = {
     "app_uninstalled": "installed through OAuth: forget the workspace's tokens",
     "tokens_revoked": "installed through OAuth: forget the revoked tokens",
 }
+
+MESSAGE_SHORTCUTS: dict[str, tuple[str, str]] = {
+    "threadline_summarize": ("Summarize thread", "Summarize this thread with Threadline"),
+    "threadline_translate": ("Translate message", "Translate this message with Threadline"),
+}
+"""Message shortcuts (``message_action``): callback id → (name, description)."""
+SHORTCUT_SUMMARIZE, SHORTCUT_TRANSLATE = MESSAGE_SHORTCUTS
 
 SLASH_COMMAND = "/threadline"
 EVENTS_PATH = "/slack/events"

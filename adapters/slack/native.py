@@ -36,7 +36,7 @@ from adapters.slack.sink import MAX_CHARS, Target
 from adapters.slack.text import MentionPolicy, sanitize, split_safe
 from bot.errors import ReplyClosedError, SinkError, SinkRateLimited
 from bot.moderation import retract
-from bot.reply.base import StreamedReply
+from bot.reply.base import ShowsReasoning, StreamedReply
 from bot.reply.clock import Clock, SystemClock, wait_event
 
 logger = logging.getLogger(__name__)
@@ -142,6 +142,16 @@ class NativeStreamReply:
         """Moderation withheld the answer: the message shows only ``notice``."""
         delegate = await self._close(final=False)
         await retract(delegate, notice)
+
+    async def reasoning(self, text: str) -> None:
+        """Reasoning before any answer text (``show_reasoning`` collapsed): a stream cannot
+        take text back, so the post+edit reply takes over and shows it in its placeholder."""
+        self._check_open()
+        if self._ts is not None or self._pending:
+            return
+        delegate = self._delegate or await self._hand_over(None)
+        if isinstance(delegate, ShowsReasoning):
+            await delegate.reasoning(text)
 
     def _check_open(self) -> None:
         if not self._open:

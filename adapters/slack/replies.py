@@ -25,7 +25,7 @@ from adapters.slack.sink import BlockSupport, SlackSink, Target
 from adapters.slack.targets import from_stored
 from bot.engine import Resume
 from bot.moderation import retract
-from bot.reply.base import MessageSink, SinkLimits, StreamedReply
+from bot.reply.base import MessageSink, ShowsReasoning, SinkLimits, StreamedReply
 
 THINKING = "is thinking…"
 
@@ -86,6 +86,11 @@ class StatusReply:
     async def retract(self, notice: str) -> None:
         await self._settle()
         await retract(self._inner, notice)
+
+    async def reasoning(self, text: str) -> None:
+        """Reasoning shown while it streams (``show_reasoning``), where the reply can."""
+        if isinstance(self._inner, ShowsReasoning):
+            await self._inner.reasoning(text)
 
     async def _settle(self) -> None:
         if self._task is not None:

@@ -36,6 +36,10 @@ class NoticedReply:
     def message_ids(self) -> list[str]:
         return self._reply.message_ids
 
+    def __getattr__(self, name: str) -> object:
+        """Anything else (say reasoning display) is the wrapped reply's."""
+        return getattr(self._reply, name)
+
     def _take(self) -> str:
         notice, self._notice = self._notice, ""
         return notice

@@ -5,6 +5,10 @@ from __future__ import annotations
 import fnmatch
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.config import EnvReader
 
 logger = logging.getLogger(__name__)
 
@@ -54,3 +58,16 @@ class VisionModels:
                 model,
                 detail,
             )
+
+
+def load_file_policy(env: EnvReader) -> FilePolicy:
+    """``FILE_MAX_BYTES``, ``FILE_FETCH_SECONDS``, ``FILE_TEXT_TOKENS``,
+    ``FILE_IMAGE_KEEP_BYTES`` and ``LLM_VISION_MODELS`` (comma list, globs allowed)."""
+    globs = tuple(p.strip() for p in env.text("LLM_VISION_MODELS").split(",") if p.strip())
+    return FilePolicy(
+        max_bytes=env.integer("FILE_MAX_BYTES", DEFAULT_MAX_BYTES, low=1),
+        fetch_seconds=env.number("FILE_FETCH_SECONDS", DEFAULT_FETCH_SECONDS, low=0.1, high=600),
+        text_tokens=env.integer("FILE_TEXT_TOKENS", DEFAULT_TEXT_TOKENS, low=0),
+        image_keep_bytes=env.integer("FILE_IMAGE_KEEP_BYTES", DEFAULT_IMAGE_KEEP_BYTES, low=0),
+        vision_models=globs,
+    )

@@ -100,7 +100,13 @@ def _read(name: str, data: bytes, policy: FilePolicy, room: int) -> tuple[FileRe
 
 def _text_record(name: str, text: str, room: int) -> FileRecord:
     kept = text[:room]
-    return {"name": name, "kind": "text", "text": kept, "chars": len(text), "cut": len(text) - len(kept)}
+    return {
+        "name": name,
+        "kind": "text",
+        "text": kept,
+        "chars": len(text),
+        "cut": len(text) - len(kept),
+    }
 
 
 def _size(limit: int) -> str:

@@ -60,6 +60,8 @@ def reasoning_view(thinking: str) -> str:
     markup characters blanked so the model's text cannot break out of the italics or ping."""
     tail = " ".join(thinking.translate(_MARKUP).split())
     return f"_Thinking: …{tail}_" if tail else PLACEHOLDER
+
+
 EMPTY_ANSWER = "_(no answer)_"
 STOPPED_MARK = "_(stopped)_"
 FAILED_MARK = "_⚠ {notice}_"
@@ -296,7 +298,8 @@ class ProgressiveReply:
             # A new answer may stream if its final fits the budget's near future; a
             # continuation only if a token for its final is in the bucket already.
             horizon = PLAN_HORIZON if step.index == 0 else 0.0
-            if self._scope.busy(horizon=horizon):
+            extra = 0 if self._slot.owes else 1  # already counted (a message shown, or reserved)
+            if self._scope.busy(extra, horizon=horizon):
                 return math.inf
         if step.index == 0:
             return None
@@ -365,6 +368,7 @@ class ProgressiveReply:
                 or self._scope_for(step) is not scope
             ):
                 scope.refund()
+                self._owe()  # drop a reservation made for a post that is not due now
                 return
             try:
                 await self._send(step)

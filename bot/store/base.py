@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.model import ChatMessage, ConversationKey, TurnStatus, Usage
+from bot.store.ambient import AmbientStore
 from bot.store.governance_base import GovernanceStore
 from bot.store.state import StateStore
 
@@ -72,7 +73,7 @@ JOB_QUEUED = "queued"
 JOB_STREAMING = "streaming"
 
 
-class ConversationStore(GovernanceStore, StateStore, Protocol):
+class ConversationStore(AmbientStore, GovernanceStore, StateStore, Protocol):
     """Conversation history, channel settings, event deduplication and the usage ledger
     (with the governance queries of ``GovernanceStore``)."""
 

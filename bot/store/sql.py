@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bot.errors import StoreError
 from bot.model import ChatMessage, ConversationKey, Role, TurnStatus, Usage
 from bot.store import jobs
+from bot.store.ambient import AmbientQueries
 from bot.store.base import Job, JobSpec, MessageUpdate, UsageRow
 from bot.store.db import CONNECT_TIMEOUT_S, WRITE, open_store
 from bot.store.governance import GovernanceQueries, settings_upsert
@@ -84,7 +85,7 @@ __all__ = ["SqlConversationStore", "open_store"]
 Insert = sqlite.Insert | postgresql.Insert
 
 
-class SqlConversationStore(GovernanceQueries, StateQueries, UsageQueries):
+class SqlConversationStore(AmbientQueries, GovernanceQueries, StateQueries, UsageQueries):
     """Conversation history, channel settings, event dedup and usage in a SQL database."""
 
     def __init__(self, engine: AsyncEngine, *, clock: Callable[[], datetime] = utc_now) -> None:

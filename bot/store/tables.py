@@ -242,3 +242,21 @@ class AuditLog(Base):
 Index(None, Message.requester, Message.created_at)
 Index(None, UsageEntry.platform, UsageEntry.workspace, UsageEntry.user_id, UsageEntry.created_at)
 Index(None, UsageEntry.platform, UsageEntry.workspace, UsageEntry.channel, UsageEntry.created_at)
+
+
+class ChannelMessage(Base):
+    """A message seen in a channel, kept only as context for a later mention there
+    (``channel_context``); the newest ``bot.features.MAX_CONTEXT`` per channel (migration 0006)."""
+
+    __tablename__ = "channel_messages"
+    __table_args__ = (Index(None, "platform", "workspace", "channel", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    workspace: Mapped[str] = mapped_column(String(ID))
+    channel: Mapped[str] = mapped_column(String(ID))
+    message_id: Mapped[str] = mapped_column(String(ID))
+    author_id: Mapped[str] = mapped_column(String(ID))
+    author_name: Mapped[str] = mapped_column(String(ID))
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -130,6 +130,9 @@ class FakeDiscord:
         self.thread_members: list[tuple[int, int]] = []
         self.pings: list[tuple[int, str]] = []
         self.denied: dict[int, int] = {}
+        self.cdn_files: dict[str, tuple[bytes, str]] = {}
+        """Attachment bytes and content type by CDN path (``user_message(files=...)``)."""
+        self.cdn_gets: list[str] = []
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -217,6 +220,7 @@ class FakeDiscord:
         app.router.add_get("/gateway", self.gateway.handle)
         app.router.add_get("/gateway/", self.gateway.handle)
         build_routes(self, app)
+        app.router.add_get("/cdn/attachments/{cid}/{aid}/{name}", self._cdn)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -333,8 +337,13 @@ class FakeDiscord:
         *,
         author: str = "alice",
         mention_bot: bool = False,
+        reply_to: int | None = None,
+        files: list[tuple[str, str, bytes]] | None = None,
     ) -> StoredMessage:
-        """A user (or ``otherbot``) posts a message; it is dispatched as MESSAGE_CREATE."""
+        """A user (or ``otherbot``) posts a message; it is dispatched as MESSAGE_CREATE
+        (with ``reply_to``: a reply to that message of the channel; with ``files``, attachments
+        ``(filename, content_type, bytes)`` served on this fake's CDN path, signed URLs as on
+        Discord)."""
         user = self.users[author]
         guild_id = self._channel_guild(channel_id)
         meta = self.channels[channel_id].get("thread_metadata")
@@ -350,10 +359,34 @@ class FakeDiscord:
             guild_id=guild_id,
             member_obj=self.members[author] if guild_id else None,
             mentions=mentions,
+            reference=None if reply_to is None else _reference(reply_to, channel_id, guild_id),
         )
+        data["attachments"] = [self._attach(channel_id, *f) for f in files or []]
         stored = self.new_message(data)
         await self.dispatch("MESSAGE_CREATE", data, guild_id)
         return stored
+
+    def _attach(self, channel_id: int, name: str, content_type: str, data: bytes) -> dict[str, Any]:
+        attachment_id = p.snowflake()
+        path = f"/cdn/attachments/{channel_id}/{attachment_id}/{name}"
+        self.cdn_files[path] = (data, content_type)
+        url = f"http://127.0.0.1:{self.port}{path}?ex=68000000&is=67000000&hm=fakesignature"
+        return {
+            "id": str(attachment_id),
+            "filename": name,
+            "size": len(data),
+            "url": url,
+            "proxy_url": url,
+            "content_type": content_type,
+        }
+
+    async def _cdn(self, request: web.Request) -> web.Response:
+        """The CDN: signed URLs only (``hm`` present), no token needed."""
+        self.cdn_gets.append(request.path)
+        found = self.cdn_files.get(request.path)
+        if found is None or not request.query.get("hm"):
+            return web.Response(status=404, text="Not Found")
+        return web.Response(body=found[0], headers={"Content-Type": found[1]})
 
     async def edit_user_message(self, message_id: int, content: str) -> None:
         stored = self.messages[message_id]
@@ -513,3 +546,11 @@ def opt(name: str, value: Any, kind: int | None = None) -> dict[str, Any]:
 def sub(name: str, *options: dict[str, Any]) -> dict[str, Any]:
     """A subcommand option."""
     return {"name": name, "type": 1, "options": list(options)}
+
+
+def _reference(message_id: int, channel_id: int, guild_id: int | None) -> dict[str, Any]:
+    """A reply's ``message_reference``."""
+    reference = {"message_id": str(message_id), "channel_id": str(channel_id)}
+    if guild_id:
+        reference["guild_id"] = str(guild_id)
+    return reference

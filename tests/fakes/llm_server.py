@@ -48,6 +48,10 @@ for, then ``[DONE]``. ``n > 1`` gives interleaved choices; choice *i > 0* ends w
   asked for, as a proxy's login or error page would be. ``events()`` with no steps is an empty
   200 event stream (what llama.cpp sends when the prompt exceeds its context).
 
+**Images**: ``FakeLLMServer(blind_models={"m"})`` answers a request to ``m`` whose messages hold
+an ``image_url`` part with OpenAI's 400 ("Invalid content: image_url is only supported by
+certain models."); ``server.image_parts(i)`` lists the image URLs of request ``i``.
+
 **Moderations** (``POST /v1/moderations``, OpenAI's shape): ``server.flag("bomb",
 category="violence")`` flags every input containing that word (case-insensitive) with that
 category; other inputs pass. ``server.enqueue_moderation(*scripts)`` scripts the next
@@ -255,8 +259,10 @@ class FakeLLMServer:
         chunk_delay: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        blind_models: Iterable[str] = (),
     ) -> None:
         self.models = set(models) if models is not None else None
+        self.blind_models = set(blind_models)
         self.api_key = api_key
         self.chunk_chars = chunk_chars
         self.chunk_delay = chunk_delay
@@ -281,6 +287,10 @@ class FakeLLMServer:
     def enqueue_moderation(self, *scripts: Script) -> None:
         """Script the next moderation responses, in order (then word flags apply again)."""
         self._moderation_queue.extend(scripts)
+
+    def image_parts(self, index: int) -> list[str]:
+        """The ``image_url`` URLs in request ``index``'s messages, in order."""
+        return _image_urls(self.requests[index].body.get("messages"))
 
     @property
     def queued(self) -> int:
@@ -372,6 +382,9 @@ class FakeLLMServer:
         if self.models is not None and model not in self.models:
             message = f"The model `{model}` does not exist or you do not have access to it."
             return error(404, message, code="model_not_found")
+        if model in self.blind_models and _image_urls(body.get("messages")):
+            message = "Invalid content type. image_url is only supported by certain models."
+            return error(400, message, code="invalid_request_error")
         return None
 
     def _echo(self, body: dict[str, Any]) -> Script:
@@ -491,6 +504,16 @@ def _completion_body(
         "choices": choices,
         "usage": _usage(prompt_tokens, completion_tokens),
     }
+
+
+def _image_urls(messages: Any) -> list[str]:
+    urls: list[str] = []
+    for message in messages if isinstance(messages, list) else []:
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else []:
+            if isinstance(part, dict) and part.get("type") == "image_url":
+                urls.append(str((part.get("image_url") or {}).get("url", "")))
+    return urls
 
 
 def _last_user_text(messages: Any) -> str:

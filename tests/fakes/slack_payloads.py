@@ -197,6 +197,32 @@ def block_action(
     }
 
 
+def message_action(
+    *,
+    callback_id: str,
+    user: str,
+    team: str,
+    channel: str,
+    message: dict[str, Any],
+    response_url: str,
+) -> dict[str, Any]:
+    """A message shortcut clicked on ``message`` (Slack's ``message_action`` payload)."""
+    return {
+        "type": "message_action",
+        "callback_id": callback_id,
+        "token": "verification-token",
+        "action_ts": str(time.time()),
+        "trigger_id": f"trigger-{next_event_id()}",
+        "api_app_id": APP_ID,
+        "team": {"id": team, "domain": "test"},
+        "user": {"id": user, "username": user.lower(), "team_id": team},
+        "channel": {"id": channel, "name": "general"},
+        "message_ts": message["ts"],
+        "message": message,
+        "response_url": response_url,
+    }
+
+
 def form_body(payload: dict[str, Any], *, interactive: bool) -> bytes:
     """How Slack posts commands (form fields) and interactions (``payload=<json>``)."""
     if interactive:

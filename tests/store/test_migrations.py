@@ -51,7 +51,7 @@ def test_script_location_is_the_migrations_package() -> None:
     location = script_location()
     assert (location / "env.py").is_file()
     assert (location / "versions" / "0001_initial.py").is_file()
-    assert head_revision() == "0005"
+    assert head_revision() == "0006"
 
 
 async def test_upgrade_downgrade_upgrade(empty_url: str) -> None:
@@ -94,7 +94,7 @@ def test_current_revision_of_a_missing_file_creates_nothing(tmp_path: Path) -> N
 def test_sync_helpers(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'sync.db'}"
     in_thread(upgrade, url)
-    assert in_thread(current_revision_sync, url) == "0005"
+    assert in_thread(current_revision_sync, url) == "0006"
 
 
 def _closed_port() -> int:
