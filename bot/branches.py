@@ -9,7 +9,8 @@ left out. A reply to anything that is not a stored answer of the same conversati
 ordinary question.
 
 Turn options travel in the job's overrides under names starting with ``@``, which no
-generation parameter has; ``split`` separates them from the parameters.
+generation parameter has; ``split`` separates them from the parameters. ``SHORTCUT`` marks a
+shortcut's question (``bot.shortcuts``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from bot.model import ChatMessage, Role
 
 BRANCH_FROM = "@branch_from"
 BRANCH = "@branch"
+SHORTCUT = "@shortcut"
+"""Set on a shortcut's question (summarize, translate): it carries its own material, so no
+channel context is added to it."""
 OPTION_PREFIX = "@"
 
 

@@ -267,6 +267,12 @@ class ConversationEngine:
         except StoreError as exc:
             logger.warning("channel %s: message not kept as context: %s", channel, exc)
 
+    async def channel_messages(
+        self, channel: ConversationKey, limit: int, before: SeenMessage | None = None
+    ) -> list[SeenMessage]:
+        """The channel messages kept as context (``seen``), oldest first (shortcuts)."""
+        return await self._store.recent_seen(channel, limit, before)
+
     async def _channel_context(
         self, key: ConversationKey, history: list[ChatMessage], model: str
     ) -> list[ChatMessage]:
@@ -284,11 +290,12 @@ class ConversationEngine:
     async def _branch(self, key: ConversationKey, options: dict[str, Any]) -> dict[str, Any]:
         """The turn options to store: a reply's platform message id becomes the replied-to
         answer's row id (``bot.branches``); anything else is dropped."""
+        kept = {branches.SHORTCUT: True} if options.get(branches.SHORTCUT) else {}
         replied = options.get(branches.BRANCH_FROM)
         found = await self._store.find_message(key, str(replied)) if replied else None
         if found is None or found.role is not Role.ASSISTANT or found.id is None:
-            return {}
-        return {branches.BRANCH: found.id}
+            return kept
+        return kept | {branches.BRANCH: found.id}
 
     async def record(
         self, message: IncomingMessage, *, claims: Sequence[tuple[str, str]] = ()
@@ -530,8 +537,7 @@ class ConversationEngine:
                 settings = await self.settings_for(turn.key)
                 asked, options = branches.split(overrides)
                 params = settings.params.merged(asked)
-                branch = branches.branch_point(options)
-                request, fetched = await self._request(turn, settings, params, branch)
+                request, fetched = await self._request(turn, settings, params, options)
             except BotError as exc:
                 logger.warning("conversation %s: cannot answer: %s", turn.key, exc)
                 flagged = isinstance(exc, QuestionFlagged)  # stored with its notice
@@ -612,13 +618,16 @@ class ConversationEngine:
         turn: _Turn,
         settings: EffectiveSettings,
         params: GenerationParams,
-        branch: int | None = None,
+        options: Mapping[str, Any] | None = None,
     ) -> tuple[CompletionRequest, Fetched]:
         stored = await self._store.load_context(turn.key, CONTEXT_MESSAGES)
         history = [m for m in stored if m.id is not None and m.id < turn.id]
+        branch = branches.branch_point(options or {})
         if branch is not None:
             history = branches.branch_history(history, branch, turn.user_id)
-        history = await self._channel_context(turn.key, replayable(history), params.model)
+        history = replayable(history)
+        if not (options or {}).get(branches.SHORTCUT):  # a shortcut brings its own material
+            history = await self._channel_context(turn.key, history, params.model)
         fetched = await fetch_files(self._store, history, turn.attachments, self._config.files)
         budget = PromptBudget(
             params.model, self._config.context_tokens(params.model), params.max_tokens or 1024

@@ -38,6 +38,7 @@ from adapters.discord.keys import KeyResolver
 from adapters.discord.messages import MessageHandler
 from adapters.discord.parsers import GuardedState
 from adapters.discord.runtime import Runtime
+from adapters.discord.shortcuts import MessageMenus
 from adapters.discord.sync import sync_commands
 from adapters.discord.upkeep import Upkeep
 from adapters.discord.views import BUTTONS_ATTRIBUTE, AnswerButton
@@ -109,6 +110,8 @@ class ThreadlineClient(discord.AutoShardedClient):
         self.tree.error(self._command_failed)
         for command in build_commands(SlashCommands(runtime)):
             self.tree.add_command(command)
+        for menu in MessageMenus(runtime).commands():
+            self.tree.add_command(menu)
         self.identify_concurrency = 1
         self._identified = identified if identified is not None else {}
         self._messages = MessageHandler(runtime)

@@ -24,6 +24,7 @@ from adapters.slack.targets import to_stored
 from adapters.slack.tasks import TaskSet
 from adapters.slack.workspaces import Workspace, Workspaces
 from bot import features, shortcuts
+from bot.branches import SHORTCUT
 from bot.engine import ConversationEngine
 from bot.errors import BotError, SinkError
 from bot.model import ConversationKey, IncomingMessage
@@ -82,7 +83,8 @@ class MessageShortcuts:
             target = Target(ws.me.workspace, await _dm(ws, user), "", user=user)
         name = await ws.users.name(user, {})
         asked = IncomingMessage(target.key, "", user, name, text, is_direct=not target.thread)
-        accepted = await self._engine.accept(asked, target=to_stored(target))
+        overrides = {SHORTCUT: True}
+        accepted = await self._engine.accept(asked, target=to_stored(target), overrides=overrides)
         if accepted is not None:
             await self._engine.answer(accepted, self._replies.build(target))
 
@@ -115,4 +117,4 @@ async def _dm(ws: Workspace, user: str) -> str:
     return str(opened["channel"]["id"])
 
 
-__all__ = ["MessageShortcuts", "SHORTCUT_SUMMARIZE", "SHORTCUT_TRANSLATE"]
+__all__ = ["SHORTCUT_SUMMARIZE", "SHORTCUT_TRANSLATE", "MessageShortcuts"]

@@ -22,7 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.model import ConversationKey, Role
 from bot.store.governance_base import AuditEntry, OwnMessage, SpendRow
 from bot.store.queries import MESSAGE_COLUMNS, key_values, to_chat
-from bot.store.tables import AuditLog, ChannelSettings, Conversation, Message, UsageEntry, as_utc
+from bot.store.tables import (
+    AuditLog,
+    ChannelMessage,
+    ChannelSettings,
+    Conversation,
+    Message,
+    UsageEntry,
+    as_utc,
+)
 
 Insert = sqlite.Insert | postgresql.Insert
 AUDIT_FIELDS = (
@@ -165,6 +173,8 @@ class GovernanceQueries:
         ids = _own(select(Message.id), platform, user_id).scalar_subquery()
         async with self._tx(write=True) as conn:
             result = await conn.execute(delete(Message).where(Message.id.in_(ids)))
+            kept = (ChannelMessage.platform == platform, ChannelMessage.author_id == user_id)
+            await conn.execute(delete(ChannelMessage).where(*kept))  # channel context, too
         return int(result.rowcount or 0)
 
 

@@ -98,7 +98,18 @@ async def test_usage_reports_tokens(bot: Bot) -> None:
 
 async def test_commands_are_registered_once_and_globally(bot: Bot, tmp_path: Path) -> None:
     names = sorted(c["name"] for c in bot.fake.commands["global"])
-    assert names == ["access", "audit", "chat", "export", "forget", "reset", "settings", "usage"]
+    assert names == [
+        "Summarize",
+        "Translate",
+        "access",
+        "audit",
+        "chat",
+        "export",
+        "forget",
+        "reset",
+        "settings",
+        "usage",
+    ]
     settings = next(c for c in bot.fake.commands["global"] if c["name"] == "settings")
     set_options = next(o for o in settings["options"] if o["name"] == "set")["options"]
     choices = [c["value"] for c in set_options[0]["choices"]]

@@ -1,12 +1,22 @@
-"""Issue 13 on Discord: reply branches and reasoning shown on request."""
+"""Issue 13 on Discord: reply branches, reasoning shown on request, channel context and the
+Summarize/Translate message commands."""
 
 from __future__ import annotations
 
 from bot.model import ConversationKey
-from tests.discord.harness import Bot, answer_texts, finished, stored_status, user_contents
-from tests.fakes.discord_api import FakeDiscord
+from tests.discord.harness import (
+    Bot,
+    answer_texts,
+    eventually,
+    finished,
+    is_final,
+    stored_status,
+    user_contents,
+)
+from tests.fakes.discord_api import FakeDiscord, FakeInteraction
 from tests.fakes.llm_server import answer
 
+EPHEMERAL = 64
 REASONING = "first I weigh the options, then I count them carefully " * 4
 
 
@@ -104,3 +114,58 @@ async def test_channel_context_on_shows_the_messages_before_the_mention(bot: Bot
 async def test_channel_context_off_by_default(bot: Bot) -> None:
     contents = await _mention_after_chatter(bot, "default")
     assert contents == ["when is the deploy?"]
+
+
+def _final(fake: FakeDiscord, interaction: FakeInteraction, text: str) -> bool:
+    original = fake.original(interaction)
+    return original is not None and original.content == text and is_final(original)
+
+
+async def test_translate_menu_uses_the_locale_and_answers_privately(bot: Bot) -> None:
+    fake = bot.fake
+    said = await fake.user_message(fake.general, "the deploy moved to 5pm", author="bob")
+    bot.llm.enqueue(answer("Le déploiement est à 17h."))
+    menu = await fake.context_menu("Translate", said.id, locale="fr")
+    callback = await fake.responded(menu)
+    assert callback["data"]["flags"] & EPHEMERAL
+    await fake.wait_until(lambda: _final(fake, menu, "Le déploiement est à 17h."))
+    assert user_contents(bot.llm) == [
+        "Translate the following message into fr. Reply with the translation only.\n\n"
+        "the deploy moved to 5pm"
+    ]
+
+
+async def test_summarize_menu_covers_the_thread_and_can_answer_publicly(bot: Bot) -> None:
+    fake = bot.fake
+    await bot.engine.change_setting(_channel_key(bot), "shortcut_replies", "thread", actor="a")
+    thread = await _thread(fake, "what is 2+2?")
+    first = (await finished(fake, thread))[0]
+    await stored_status(bot.engine, _thread_key(bot), "complete")
+    bot.llm.enqueue(answer("Alice asked about 2+2."))
+    menu = await fake.context_menu("Summarize", first.id)
+    callback = await fake.responded(menu)
+    assert not callback.get("data", {}).get("flags", 0) & EPHEMERAL
+    await fake.wait_until(lambda: _final(fake, menu, "Alice asked about 2+2."))
+    question = user_contents(bot.llm)[-1]
+    assert question.startswith("Summarize the following conversation")
+    assert question.endswith("what is 2+2?\n[Threadline] You said: what is 2+2?")
+
+
+async def test_summarize_menu_in_a_channel_uses_the_kept_messages(bot: Bot) -> None:
+    fake = bot.fake
+    await bot.engine.change_setting(_channel_key(bot), "channel_context", "50", actor="a")
+    await fake.user_message(fake.general, "the deploy moved to 5pm", author="bob")
+    last = await fake.user_message(fake.general, "ok noted")
+    await fake.user_message(fake.general, "later chatter")
+    channel = _channel_key(bot)
+    await eventually(lambda: _kept(bot, channel, 3))  # kept as their events are handled
+    bot.llm.enqueue(answer("Summary."))
+    menu = await fake.context_menu("Summarize", last.id)
+    await fake.wait_until(lambda: _final(fake, menu, "Summary."))
+    lines = user_contents(bot.llm)[-1].splitlines()
+    assert lines[0].startswith("Summarize the following conversation")
+    assert lines[2:] == ["[Bob] the deploy moved to 5pm", "[Alice] ok noted"]  # not later ones
+
+
+async def _kept(bot: Bot, channel: ConversationKey, count: int) -> bool:
+    return len(await bot.engine.channel_messages(channel, 50)) == count

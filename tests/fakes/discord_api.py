@@ -455,6 +455,20 @@ class FakeDiscord:
         data = {"id": str(p.snowflake()), "name": name, "type": 1, "options": options or []}
         return await self._interact(2, data, channel_id or self.general, user, age, None, without)
 
+    async def context_menu(
+        self, name: str, message_id: int, *, user: str = "alice", locale: str = "en-US"
+    ) -> FakeInteraction:
+        """A user runs the message command ``name`` (Apps → ``name``) on a message."""
+        stored = self.messages[message_id]
+        data = {
+            "id": str(p.snowflake()),
+            "name": name,
+            "type": 3,
+            "target_id": str(message_id),
+            "resolved": {"messages": {str(message_id): stored.data}},
+        }
+        return await self._interact(2, data, stored.channel_id, user, 0.0, None, locale=locale)
+
     async def click(
         self, message_id: int, custom_id: str, *, user: str = "alice"
     ) -> FakeInteraction:
@@ -472,6 +486,8 @@ class FakeDiscord:
         age: float,
         message: dict[str, Any] | None,
         without: tuple[str, ...] = (),
+        *,
+        locale: str = "",
     ) -> FakeInteraction:
         import time
 
@@ -497,6 +513,8 @@ class FakeDiscord:
         )
         for path in without:
             _drop(payload, path)
+        if locale:
+            payload["locale"] = locale
         record = FakeInteraction(interaction_id, token, payload, channel_id, created)
         self.interactions[interaction_id] = record
         await self.dispatch("INTERACTION_CREATE", payload, guild_id)

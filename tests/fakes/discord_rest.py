@@ -195,6 +195,7 @@ class Rest:
             command.setdefault("version", str(p.snowflake()))
             command.setdefault("default_member_permissions", None)
             command.setdefault("type", 1)
+            command.setdefault("description", "")  # message commands have none; Discord says ""
             commands.append(command)
         self.fake.commands[scope] = commands
         self.fake.command_puts.append(scope)

@@ -10,8 +10,8 @@ channel, comment and the bytes.
 Files users bring: ``user_file(name, mimetype, data)`` stores a file and returns the ``files``
 entry Slack puts on a ``file_share`` message (``url_private`` / ``url_private_download`` on
 this server, ``mimetype``, ``size``, ``name``); downloading it needs a bot token as
-``Authorization: Bearer`` (and ``files_read_scope``), without one Slack answers with its HTML sign-in page (200), as the
-real one does. Downloads are recorded in ``file_downloads`` (path, token).
+``Authorization: Bearer`` (and ``files_read_scope``); without one Slack answers with its HTML
+sign-in page (200), as the real one does. Downloads are in ``file_downloads`` (path, token).
 """
 
 from __future__ import annotations
