@@ -11,24 +11,16 @@ import aiohttp
 
 from tests.fakes.llm_server import FakeLLMServer
 from tests.fakes.slack_api import FakeSlack
-from tests.slack.harness import ALICE, BOB, CHANNEL, Driver, bot_env, running_bot
+from tests.slack.harness import ALICE, BOB, CHANNEL, Driver, running_bot
 from tests.slack.process import free_port, threadline_run
-from tests.slack.test_http_mode import SECRET, HttpSlack
+from tests.slack.test_http_mode import HttpSlack, http_env
 
 
 async def test_a_lone_surrogate_is_replaced_and_the_question_answered(
     slack: FakeSlack, llm: FakeLLMServer, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = bot_env(
-        slack,
-        llm,
-        tmp_path / "t.db",
-        SLACK_APP_TOKEN="",
-        SLACK_SIGNING_SECRET=SECRET,
-        HTTP_PORT=str(port),
-        HTTP_HOST="127.0.0.1",
-    )
+    env = http_env(slack, llm, tmp_path / "t.db", port)
     async with (
         threadline_run(env, tmp_path, slack=slack, http_port=port),
         aiohttp.ClientSession() as session,

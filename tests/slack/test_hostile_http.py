@@ -38,8 +38,9 @@ from tests.fakes.llm_server import FakeLLMServer
 from tests.fakes.process import Process
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_payloads import form_body, mention_event, sign, slash_command
-from tests.slack.harness import ALICE, CHANNEL, Driver, bot_env, running_bot
+from tests.slack.harness import ALICE, CHANNEL, Driver, running_bot
 from tests.slack.process import free_port, threadline_run
+from tests.slack.test_http_mode import http_env as http_mode_env
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 JSON = "application/json"
@@ -159,15 +160,7 @@ async def test_junk_is_refused_quietly_and_the_bot_still_answers(
     slack: FakeSlack, llm: FakeLLMServer, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = bot_env(
-        slack,
-        llm,
-        tmp_path / "t.db",
-        SLACK_APP_TOKEN="",
-        SLACK_SIGNING_SECRET=SECRET,
-        HTTP_PORT=str(port),
-        HTTP_HOST="127.0.0.1",
-    )
+    env = http_mode_env(slack, llm, tmp_path / "t.db", port)
     async with (
         threadline_run(env, tmp_path, slack=slack, http_port=port) as process,
         aiohttp.ClientSession() as session,

@@ -47,19 +47,27 @@ class HttpSlack:
         return await self.post(json.dumps(payload).encode(), **options)
 
 
-async def test_http_mode_verifies_signatures_and_answers(
-    slack: FakeSlack, llm: FakeLLMServer, tmp_path: Path
-) -> None:
-    port = free_port()
-    env = bot_env(
+def http_env(
+    slack: FakeSlack, llm: FakeLLMServer, db: Path, port: int, **extra: str
+) -> dict[str, str]:
+    """The environment of ``threadline run`` in HTTP mode on ``port`` (no Socket Mode)."""
+    return bot_env(
         slack,
         llm,
-        tmp_path / "t.db",
+        db,
         SLACK_APP_TOKEN="",
         SLACK_SIGNING_SECRET=SECRET,
         HTTP_PORT=str(port),
         HTTP_HOST="127.0.0.1",
+        **extra,
     )
+
+
+async def test_http_mode_verifies_signatures_and_answers(
+    slack: FakeSlack, llm: FakeLLMServer, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = http_env(slack, llm, tmp_path / "t.db", port)
     async with (
         threadline_run(env, tmp_path, slack=slack, http_port=port),
         aiohttp.ClientSession() as session,
