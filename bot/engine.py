@@ -411,7 +411,7 @@ class ConversationEngine:
         self, key: ConversationKey, message_id: str, *, user_id: str, can_admin: bool = False
     ) -> StopResult:
         """Stop the answer shown in platform message ``message_id``, on whichever process
-        writes it (locally at once; elsewhere through its job row at the next heartbeat)."""
+        writes it (locally at once; elsewhere through its job row, polled about once a second)."""
         answer = await self._answer_in(key, message_id)
         if answer is None or answer.role is not Role.ASSISTANT or answer.id is None:
             return StopResult.NOT_RUNNING

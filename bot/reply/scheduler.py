@@ -48,6 +48,8 @@ RECOVERY_STEP = 0.05
 
 PLAN_HORIZON = 5.0
 """Seconds of refill counted as available to the finals owed when deciding ``busy``."""
+RETRY_AFTER_MARGIN = 0.05
+"""Seconds added to every 429's pause (see ``ScopeBudget.rate_limited``)."""
 
 _EPSILON = 1e-6
 _PRUNE_AT = 1024
@@ -193,7 +195,9 @@ class ScopeBudget:
     def rate_limited(self, retry_after: float) -> None:
         """The platform said 429: pause the scope and slow down."""
         now = self._clock.monotonic()
-        pause = retry_after if retry_after > 0 else 1.0 / self._rate
+        # A margin past Retry-After: the platform's bucket refills to exactly one token then,
+        # and a request sent on that instant can meet a rounding error and a second 429.
+        pause = (retry_after if retry_after > 0 else 1.0 / self._rate) + RETRY_AFTER_MARGIN
         self._paused_until = max(self._paused_until, now + pause)
         self._factor = max(MIN_FACTOR, self._factor / 2)
         self._tokens, self._refilled = 1.0, self._paused_until
