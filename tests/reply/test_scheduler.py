@@ -9,7 +9,7 @@ import pytest
 
 from bot.reply.base import SinkLimits
 from bot.reply.clock import FakeClock
-from bot.reply.scheduler import MIN_FACTOR, SAFETY, RateScheduler, Slot
+from bot.reply.scheduler import MIN_FACTOR, RETRY_AFTER_MARGIN, SAFETY, RateScheduler, Slot
 
 SLACK = SinkLimits(max_chars=3500, rate_scope="T1", edits_per_minute=60.0, burst=1)
 INTERVAL = 1.0 / SAFETY  # seconds per token at 60/min
@@ -97,11 +97,12 @@ async def test_rate_limit_pauses_scope_and_backs_off(
     slot = scope.slot("a")
     assert await scope.acquire(slot)
     scope.rate_limited(retry_after=30.0)
-    assert scope.factor == 0.5 and scope.paused_for() == 30.0
+    pause = 30.0 + RETRY_AFTER_MARGIN  # Retry-After, then a margin past the refill instant
+    assert scope.factor == 0.5 and scope.paused_for() == pytest.approx(pause)
     assert await scope.acquire(slot)
-    assert clock.monotonic() == pytest.approx(30.0)
+    assert clock.monotonic() == pytest.approx(pause)
     assert await scope.acquire(slot)
-    assert clock.monotonic() == pytest.approx(30.0 + 2 * INTERVAL, abs=1e-3)
+    assert clock.monotonic() == pytest.approx(pause + 2 * INTERVAL, abs=1e-3)
     for _ in range(10):
         scope.rate_limited(retry_after=0.0)
     assert scope.factor == MIN_FACTOR
