@@ -15,7 +15,6 @@ import asyncio
 import contextvars
 import logging
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -155,7 +154,6 @@ class _Live:
     generations: dict[int, Generation] = field(default_factory=dict)
     by_key: dict[ConversationKey, int] = field(default_factory=dict)
     closing: bool = False
-    answers: Counter[str] = field(default_factory=Counter)
     waiting: int = 0
     settling: int = 0
     settled: asyncio.Event = field(default_factory=asyncio.Event)
@@ -688,8 +686,7 @@ class ConversationEngine:
         )
 
     def _count(self, key: ConversationKey, status: TurnStatus) -> None:
-        """One more answer ended with ``status`` (the engine's stats and the metrics)."""
-        self._live.answers[status.value] += 1
+        """One more answer ended with ``status`` (the metrics)."""
         self._metrics.answer_finished(key.platform, status.value)
 
     def _timed(self, turn: _Turn, outcome: GenerationOutcome) -> None:
@@ -824,16 +821,6 @@ class ConversationEngine:
         work = self._work
         recovered = work.healthy and work.last_ok > self._write_failed_at
         return recovered and not self._live.closing and await self._store.ping()
-
-    def stats(self) -> dict[str, float]:
-        """Counters and gauges for metrics: live answers and answers by outcome."""
-        figures: dict[str, float] = {
-            "generations_active": len(self._live.generations),
-            "answers_waiting": self._live.waiting,
-        }
-        for status in (TurnStatus.COMPLETE, TurnStatus.STOPPED, TurnStatus.FAILED):
-            figures[f"answers_{status.value}_total"] = self._live.answers[status.value]
-        return figures
 
     # -- history upkeep -----------------------------------------------------------------
 
