@@ -29,7 +29,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.actions import ButtonActions
 from adapters.slack.api import TRANSPORT_ERRORS, build_client, error_code, method_name
-from adapters.slack.budget import StreamBudgets
 from adapters.slack.commands import AdminPolicy, SlashCommands
 from adapters.slack.config import SlackConfig
 from adapters.slack.events import SlackEvents
@@ -158,7 +157,6 @@ class SlackAdapter:
             workspaces.client,
             self._replies,
             native=config.native_streaming,
-            budgets=StreamBudgets(),
             allow_mentions=config.allow_mentions,
         )
         self.replies = replies

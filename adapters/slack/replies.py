@@ -1,9 +1,11 @@
 """Choosing how an answer is shown: native streaming in threads, post+update elsewhere.
 
-Native streaming costs a ``chat.startStream`` and a ``chat.stopStream`` (Tier 2) plus the final
-``chat.update``, the dearest way to show an answer; it is chosen only while the workspace can
-afford it (a start token free and the ``chat.update`` budget not busy). Otherwise the answer
-goes through the post+update reply, which itself degrades to whole answers under load.
+Every answer is one ``ProgressiveReply``. In a thread (with ``SLACK_NATIVE_STREAMING``) its sink
+is a ``SlackStreamSink``, so the reply may stream the first message natively; it does so only
+while the workspace can afford it (a ``chat.startStream`` token free now and the ``chat.update``
+budget not busy, ``bot.reply.stream``), since a streamed answer costs a start and a stop (Tier 2)
+plus the final ``chat.update``. Otherwise it posts and edits, and under more load posts answers
+whole.
 
 Every reply posts with the client of its target's workspace (``Target.workspace``), so an
 answer, including one rebuilt from its stored target after a restart, is written with the
@@ -19,13 +21,12 @@ from typing import Any, Protocol
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.api import best_effort
-from adapters.slack.budget import StreamBudgets
-from adapters.slack.native import NativeStreamReply, NativeSupport
+from adapters.slack.native import NativeSupport, SlackStreamSink
 from adapters.slack.sink import BlockSupport, SlackSink, Target
 from adapters.slack.targets import from_stored
 from bot.engine import Resume
 from bot.moderation import retract
-from bot.reply.base import MessageSink, ShowsReasoning, SinkLimits, StreamedReply
+from bot.reply.base import MessageSink, ShowsReasoning, StreamedReply
 
 THINKING = "is thinking…"
 
@@ -37,12 +38,9 @@ class ReplyMaker(Protocol):
         self,
         sink: MessageSink,
         *,
-        continue_message: str | None = None,
         shown_text: str = "",
         adopt: Sequence[str] = (),
     ) -> StreamedReply: ...
-
-    def busy(self, limits: SinkLimits) -> bool: ...
 
 
 class StatusReply:
@@ -110,48 +108,33 @@ class ReplyBuilder:
         maker: ReplyMaker,
         *,
         native: bool,
-        budgets: StreamBudgets,
         allow_mentions: bool = False,
     ) -> None:
         self._clients = clients
         self._maker = maker
         self._native = native
-        self._budgets = budgets
         self._allow_mentions = allow_mentions
         self.support = NativeSupport()
         self.blocks = BlockSupport()
 
     def build(self, target: Target) -> StreamedReply:
         client = self._clients(target.workspace)
-        sink = SlackSink(client, target, self.blocks, allow_mentions=self._allow_mentions)
-
-        def fallback(continue_message: str | None, shown_text: str) -> StreamedReply:
-            if continue_message is None:
-                return self._maker.create(sink)
-            return self._maker.create(
-                sink, continue_message=continue_message, shown_text=shown_text
-            )
-
         if not target.thread:
-            return self._maker.create(sink)
-        reply: StreamedReply
-        if self._native and self.support.usable(target.channel) and self._affordable(sink):
-            reply = NativeStreamReply(
+            return self._maker.create(self._sink(client, target))
+        sink: SlackSink = self._sink(client, target)
+        if self._native and self.support.usable(target.channel):
+            sink = SlackStreamSink(
                 client,
                 target,
-                budgets=self._budgets,
-                support=self.support,
-                fallback=fallback,
+                self.blocks,
+                native=self.support,
                 allow_mentions=self._allow_mentions,
             )
-        else:
-            reply = fallback(None, "")
+        reply = self._maker.create(sink)
         return StatusReply(reply, lambda: self._status(client, target))
 
-    def _affordable(self, sink: SlackSink) -> bool:
-        """Whether native streaming fits the workspace's budgets now (module docstring)."""
-        starts = self._budgets.start_stop(sink.target.workspace)
-        return starts.wait_time() == 0 and not self._maker.busy(sink.limits)
+    def _sink(self, client: AsyncWebClient, target: Target) -> SlackSink:
+        return SlackSink(client, target, self.blocks, allow_mentions=self._allow_mentions)
 
     def rebuild(self, stored: Mapping[str, Any], resume: Resume | None) -> StreamedReply:
         """The reply of an owed answer taken over from another process (``ReplyRebuilder``).
@@ -162,8 +145,7 @@ class ReplyBuilder:
         target = from_stored(stored)
         if resume is None:
             return self.build(target)
-        client = self._clients(target.workspace)
-        sink = SlackSink(client, target, self.blocks, allow_mentions=self._allow_mentions)
+        sink = self._sink(self._clients(target.workspace), target)
         return self._maker.create(sink, shown_text=resume.text, adopt=resume.message_ids)
 
     def _status(self, client: AsyncWebClient, target: Target) -> Coroutine[Any, Any, bool]:

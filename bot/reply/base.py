@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from bot.reply.graphemes import is_boundary
 from bot.reply.units import TextUnit
 
 
@@ -49,6 +50,28 @@ class ShowsReasoning(Protocol):
     async def reasoning(self, text: str) -> None:
         """More reasoning text: shown until the answer's first text replaces it, never kept."""
         ...
+
+
+@runtime_checkable
+class ThinkingView(Protocol):
+    """A sink that shows reasoning its platform's own way (Slack: a context block; Discord:
+    a spoiler). Without it, ``ProgressiveReply`` shows the tail in italics (``reasoning_view``).
+    """
+
+    def thinking(self, tail: str) -> str:
+        """The placeholder text for a reasoning ``tail`` (raw model text, starting on a
+        grapheme boundary): within the platform's limit, unable to ping anyone or to break
+        out of its markup, whatever the tail holds. ``post``/``edit`` then receive it as is."""
+        ...
+
+
+def grapheme_tail(text: str, size: int) -> str:
+    """At most the last ``size`` code points of ``text``, starting on a grapheme boundary, so
+    a shortened reasoning tail never opens with half an emoji or a stray combining mark."""
+    start = max(0, len(text) - size)
+    while not is_boundary(text, start):
+        start += 1
+    return text[start:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +129,40 @@ class Role(StrEnum):
         return cls.LAST if last else cls.PART
 
 
+@dataclass(frozen=True, slots=True)
+class StreamLimits:
+    """The budgets of a sink's native streaming (``StreamingSink``), planned by the scheduler.
+
+    ``start_scope`` is shared by opening and closing streams (Slack: ``chat.startStream`` and
+    ``chat.stopStream``, Tier 2 per workspace); ``append_scope`` by appends (Slack:
+    ``chat.appendStream``, Tier 4). One stream appends at most every ``append_interval``
+    seconds and is ended (then edited like any message) after ``max_age`` seconds.
+    """
+
+    start_scope: str
+    starts_per_minute: float
+    start_burst: int
+    append_scope: str
+    appends_per_minute: float
+    append_burst: int
+    append_interval: float
+    max_age: float
+
+    def scope_limits(self, which: str, max_chars: int) -> SinkLimits:
+        """The ``SinkLimits`` of one of the two scopes (``"start"`` or ``"append"``)."""
+        if which == "start":
+            name, rate, burst = self.start_scope, self.starts_per_minute, self.start_burst
+        else:
+            name, rate, burst = self.append_scope, self.appends_per_minute, self.append_burst
+        return SinkLimits(
+            max_chars=max_chars,
+            rate_scope=name,
+            edits_per_minute=rate,
+            burst=burst,
+            min_edit_interval=0.0,
+        )
+
+
 class MessageSink(Protocol):
     """One platform's post and edit, for one reply target (a channel or thread).
 
@@ -130,4 +187,40 @@ class MessageSink(Protocol):
 
     def sanitize(self, text: str) -> str:
         """Neutralise what must not reach the platform as-is (mass mentions)."""
+        ...
+
+
+@runtime_checkable
+class StreamingSink(Protocol):
+    """A sink that can also stream a message natively: text is appended, never replaced.
+
+    ``ProgressiveReply`` streams an answer's first message this way while ``streams()`` and the
+    budgets allow, then edits it like any message (``MessageSink.edit``), which also ends the
+    stream on the platform. Text appended can't be taken back, so the reply sends only what
+    ``stream_cut`` says is safe now (a tail that could still become a ping waits). Errors as
+    for ``MessageSink``; ``SinkMessageGone`` from ``append_stream`` means the platform ended
+    the stream (the message can still be edited).
+    """
+
+    @property
+    def stream_limits(self) -> StreamLimits: ...
+
+    def streams(self) -> bool:
+        """Whether native streaming is worth trying for this target now."""
+        ...
+
+    def stream_cut(self, text: str) -> int:
+        """How many leading characters of ``text`` (raw answer text) are safe to send now."""
+        ...
+
+    async def open_stream(self, text: str) -> str:
+        """Start a streamed message showing ``text`` (with Stop); return its id."""
+        ...
+
+    async def append_stream(self, message_id: str, text: str) -> None:
+        """Append ``text`` to the streamed message."""
+        ...
+
+    async def close_stream(self, message_id: str, text: str, *, last: bool) -> None:
+        """End the stream, appending ``text``; ``last``: the answer is finished."""
         ...

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.reply.base import MessageSink, SinkLimits
+from bot.reply.base import MessageSink
 from bot.reply.clock import Clock, SystemClock
 from bot.reply.progressive import INDICATOR, PLACEHOLDER, ProgressiveReply
 from bot.reply.scheduler import RateScheduler
@@ -36,24 +36,14 @@ class ReplyFactory:
         clock = SystemClock()
         return cls(RateScheduler(clock), clock)
 
-    def busy(self, limits: SinkLimits) -> bool:
-        """Whether the edit budget of ``limits`` cannot afford one more streamed answer now
-        (``ScopeBudget.busy``): adapters then choose the cheapest way to show an answer."""
-        return self.scheduler.scope(limits).busy()
-
     def create(
         self,
         sink: MessageSink,
         *,
-        continue_message: str | None = None,
         shown_text: str = "",
         adopt: Sequence[str] = (),
     ) -> ProgressiveReply:
         """A reply written through ``sink``.
-
-        ``continue_message`` adopts a message that already exists (for example a Slack native
-        stream that expired): the reply keeps editing it, starting from ``shown_text``, the text
-        it shows now, which also begins the reply's answer.
 
         ``adopt`` takes over the messages of an interrupted answer (after a restart): the
         reply's answer begins with ``shown_text`` and every adopted message is edited to its
@@ -65,7 +55,6 @@ class ReplyFactory:
             self.clock,
             indicator=self.indicator,
             placeholder=self.placeholder,
-            continue_message=continue_message,
             shown_text=shown_text,
             adopt=adopt,
         )

@@ -41,11 +41,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.errors import ReplyClosedError, SinkError, SinkMessageGone, SinkRateLimited
-from bot.reply.base import MessageSink
+from bot.reply.base import MessageSink, StreamingSink, ThinkingView, grapheme_tail
 from bot.reply.clock import Clock
 from bot.reply.layout import Layout
 from bot.reply.retry import FINAL_QUEUE_LIMIT, RetryPolicy
 from bot.reply.scheduler import PLAN_HORIZON, RateScheduler, ScopeBudget
+from bot.reply.stream import Appended, NativeStream
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +57,9 @@ _MARKUP = str.maketrans({c: " " for c in "_*|`<>~\n"})
 
 
 def reasoning_view(thinking: str) -> str:
-    """The placeholder while reasoning streams: its tail in italics (Slack and Discord alike),
-    markup characters blanked so the model's text cannot break out of the italics or ping."""
+    """The placeholder while reasoning streams, for a sink that is no ``ThinkingView``: its
+    tail in italics, markup characters blanked so the model's text cannot break out of the
+    italics or ping."""
     tail = " ".join(thinking.translate(_MARKUP).split())
     return f"_Thinking: …{tail}_" if tail else PLACEHOLDER
 
@@ -111,7 +113,6 @@ class ProgressiveReply:
         *,
         indicator: str = INDICATOR,
         placeholder: str = PLACEHOLDER,
-        continue_message: str | None = None,
         shown_text: str = "",
         adopt: Sequence[str] = (),
     ) -> None:
@@ -131,13 +132,11 @@ class ProgressiveReply:
         self._size = len(shown_text)
         self._suffix = ""
         self._status = ReplyStatus.OPEN
-        self._messages: list[_Message] = []
-        if continue_message is not None:
-            self._messages.append(_Message(continue_message, shown_text))
         # Adopted messages (an interrupted answer taken over after a restart) show something
         # unknown: each is edited to its part of ``shown_text`` when the reply closes.
-        self._messages += [_Message(message_id, UNKNOWN) for message_id in adopt]
+        self._messages = [_Message(message_id, UNKNOWN) for message_id in adopt]
         self._started = bool(self._messages)
+        self._native = self._native_stream(sink, scheduler) if not self._messages else None
         self._display_cache: tuple[int, str] = (-1, "")
         self._dirty = asyncio.Event()
         self._io = asyncio.Lock()
@@ -146,6 +145,14 @@ class ProgressiveReply:
         self._replaced = 0
         self._gave_up = False
         self._thinking = ""
+
+    def _native_stream(self, sink: MessageSink, scheduler: RateScheduler) -> NativeStream | None:
+        """The native-stream phase of the first message, when the sink offers one."""
+        if not isinstance(sink, StreamingSink):
+            return None
+        return NativeStream(
+            sink, scheduler, self._clock, label=self._slot.label, max_chars=self._limits.max_chars
+        )
 
     @property
     def message_ids(self) -> list[str]:
@@ -170,6 +177,8 @@ class ProgressiveReply:
         if self._started or self._status is not ReplyStatus.OPEN:
             return
         self._started = True
+        if self._streaming():
+            return  # the stream opens with the first text (``bot.reply.stream``)
         async with self._io:
             step = self._next_step()
             if step is None or not step.post:
@@ -205,11 +214,17 @@ class ProgressiveReply:
 
     async def reasoning(self, text: str) -> None:
         """Show the tail of the model's reasoning in the placeholder (``show_reasoning``
-        collapsed) until the first answer text replaces it; it is never part of the answer."""
+        collapsed) until the first answer text replaces it; it is never part of the answer.
+        A ``ThinkingView`` sink renders it its platform's way, others get ``reasoning_view``."""
         if self._status is not ReplyStatus.OPEN or self._size or not text:
             return
-        self._thinking = (self._thinking + text)[-REASONING_TAIL:]
-        self._placeholder = reasoning_view(self._thinking)[: self._limits.max_chars]
+        self._thinking = grapheme_tail(self._thinking + text, REASONING_TAIL)
+        sink = self._sink
+        if isinstance(sink, ThinkingView):  # the platform's own way (spoiler, context block)
+            view = sink.thinking(self._thinking)
+        else:
+            view = reasoning_view(self._thinking)
+        self._placeholder = view[: self._limits.max_chars]
         self._wake()
 
     async def finish(self) -> None:
@@ -239,6 +254,8 @@ class ProgressiveReply:
         self._scope.promote(self._slot)
         if self._posts is not None:
             self._posts.promote(self._post_slot)
+        if self._native is not None:
+            self._native.promote()
         self._wake()
         if self._flusher is not None:
             await asyncio.shield(self._flusher)
@@ -314,6 +331,9 @@ class ProgressiveReply:
 
     async def _flush(self) -> None:
         while not self._gave_up:
+            if self._native is not None and not self._native.ended:
+                await self._stream_step(self._native)
+                continue
             step = self._next_step()
             if step is None:
                 if self._status is not ReplyStatus.OPEN:
@@ -329,6 +349,49 @@ class ProgressiveReply:
             scope = self._scope_for(step)
             if await self._turn(step, scope):
                 await self._attempt(scope)
+
+    def _streaming(self) -> bool:
+        return self._native is not None and not self._native.ended
+
+    def _raw(self) -> str:
+        """The answer text so far, as one string."""
+        if len(self._pieces) > 1:
+            self._pieces = ["".join(self._pieces)]
+        return self._pieces[0] if self._pieces else ""
+
+    async def _stream_step(self, native: NativeStream) -> None:
+        """One step of the native-stream phase; when it ends, the message is edited like
+        any other (the phase never shows a final state itself)."""
+        text = self._raw()
+        closed = self._status is not ReplyStatus.OPEN
+        if native.id is None:
+            if closed or self._thinking:
+                native.ended = True  # nothing shown yet: post as usual
+            elif await native.open(text, affordable=not self._scope.busy()):
+                self._messages = [_Message(native.id, "")]
+                self._streamed(native, text)
+                self._owe()
+            elif not native.ended:
+                await self._idle(math.inf)  # nothing safe to send yet
+            return
+        if closed:
+            finished = self._status is ReplyStatus.FINISHED
+            await native.close(text[native.sent :] if finished else "", last=finished)
+        elif native.outgrown(self._size):
+            await native.close("", last=False)
+        elif native.due() > self._clock.monotonic():
+            await self._idle(native.due())
+            return
+        elif await native.append(text) is Appended.NOTHING:
+            await self._idle(math.inf)
+            return
+        self._streamed(native, text)
+
+    def _streamed(self, native: NativeStream, text: str) -> None:
+        """Record what the streamed message shows now."""
+        message = self._messages[0]
+        message.shown = self._sink.sanitize(text[: native.sent])
+        message.sent_at = self._clock.monotonic()
 
     async def _idle(self, until: float) -> None:
         """Wait for new text or a close, or until ``until`` (clock time)."""

@@ -20,9 +20,10 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bot.errors import SinkError, SinkMessageGone, SinkRateLimited
-from bot.reply.base import Role, SinkLimits
+from bot.reply.base import Role, SinkLimits, StreamLimits
 from bot.reply.clock import Clock
 from bot.reply.split import join_parts, state_at_end
 
@@ -171,6 +172,13 @@ class FakePlatform:
         if call.final:
             self._final.add(call.message_id)
 
+    def appended(self, call: SinkCall) -> None:
+        """Complete an append to a streamed message: its text grows by ``call.text``."""
+        before = self._messages.get(call.message_id, "")
+        self.complete(call)
+        if call.message_id in self._messages:
+            self._messages[call.message_id] = before + call.text
+
     def _take_fault(self, call: SinkCall) -> BaseException | None:
         if self._injected and self._injected[0][0] in ("any", call.kind):
             return self._injected.popleft()[1]
@@ -312,3 +320,81 @@ class FakeSink:
         if self._latency > 0:
             await self.platform.clock.sleep(self._latency)
         self.platform.complete(call)
+
+
+class FakeStreamSink(FakeSink):
+    """A ``FakeSink`` that also streams natively (``StreamingSink``), like Slack's
+    ``chat.startStream``/``appendStream``/``stopStream``: calls of kind "open", "append" and
+    "close" on the same platform. The start and append budgets are enforced per
+    ``stream_scope`` (429s like any other); a stream older than ``ttl`` is expired (appends
+    raise ``SinkMessageGone``, the message stays editable); ``refuse_streams`` makes every
+    open fail. ``stream_cut`` holds back a trailing ``@`` (a ping could still form).
+    """
+
+    def __init__(
+        self,
+        platform: FakePlatform,
+        *,
+        stream_scope: str = "S1",
+        starts_per_minute: float = 20.0,
+        start_burst: int = 6,
+        appends_per_minute: float = 100.0,
+        append_burst: int = 10,
+        append_interval: float = 0.6,
+        max_age: float = 240.0,
+        ttl: float = 300.0,
+        refuse_streams: bool = False,
+        **options: Any,
+    ) -> None:
+        super().__init__(platform, **options)
+        self._stream_limits = StreamLimits(
+            start_scope=f"{stream_scope}:start",
+            starts_per_minute=starts_per_minute,
+            start_burst=start_burst,
+            append_scope=f"{stream_scope}:append",
+            appends_per_minute=appends_per_minute,
+            append_burst=append_burst,
+            append_interval=append_interval,
+            max_age=max_age,
+        )
+        self._starts = platform.bucket(f"{stream_scope}:start", starts_per_minute, start_burst)
+        self._appends = platform.bucket(f"{stream_scope}:append", appends_per_minute, append_burst)
+        self._ttl = ttl
+        self._born: dict[str, float] = {}
+        self.refuse_streams = refuse_streams
+
+    @property
+    def stream_limits(self) -> StreamLimits:
+        return self._stream_limits
+
+    def streams(self) -> bool:
+        return not self.refuse_streams
+
+    def stream_cut(self, text: str) -> int:
+        return len(text) - 1 if text.endswith("@") else len(text)
+
+    async def open_stream(self, text: str) -> str:
+        call = self._call("open", self.platform.new_id(), self.sanitize(text), False)
+        if self.refuse_streams:
+            self.platform.begin(call)
+            self.platform.refuse(call, SinkError("not_allowed", code="not_allowed"), "refused")
+        await self._serve(call, self._starts)
+        self.posted.append(call.message_id)
+        self._born[call.message_id] = call.started
+        return call.message_id
+
+    async def append_stream(self, message_id: str, text: str) -> None:
+        call = self._call("append", message_id, self.sanitize(text), False)
+        self.platform.begin(call)
+        if call.started - self._born[message_id] > self._ttl:
+            self.platform.refuse(call, SinkMessageGone("message_not_in_streaming_state"), "gone")
+        if (retry_after := self._appends.take()) is not None:
+            self.platform.refuse(call, SinkRateLimited(retry_after), "429")
+        self.platform.appended(call)
+
+    async def close_stream(self, message_id: str, text: str, *, last: bool) -> None:
+        call = self._call("close", message_id, self.sanitize(text), False)
+        self.platform.begin(call)
+        if (retry_after := self._starts.take()) is not None:
+            self.platform.refuse(call, SinkRateLimited(retry_after), "429")
+        self.platform.appended(call)

@@ -41,18 +41,3 @@ async def test_factory_shares_its_scheduler_and_marks(
     await asyncio.gather(first.finish(), second.finish())
     assert_delivered(platform, first, "one")
     assert_delivered(platform, second, "two")
-
-
-async def test_create_adopts_a_message_and_its_text(
-    clock: FakeClock, platform: FakePlatform
-) -> None:
-    factory = ReplyFactory(RateScheduler(clock), clock)
-    sink = FakeSink(platform, max_chars=300)
-    streamed = "Native streaming showed this much. " * 5
-    existing = await sink.post(streamed, final=False)
-    reply = factory.create(sink, continue_message=existing, shown_text=streamed)
-    assert reply.message_ids == [existing]
-    await reply.append("And the rest goes on in edits. " * 8)
-    await reply.finish()
-    assert reply.message_ids[0] == existing and len(reply.message_ids) > 1
-    assert_delivered(platform, reply, streamed + "And the rest goes on in edits. " * 8)

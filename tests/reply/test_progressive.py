@@ -260,20 +260,6 @@ async def test_give_up_is_bounded_and_logged(
     assert any("giving up" in record.getMessage() for record in caplog.records)
 
 
-async def test_continue_message_adopts_an_existing_message(
-    platform: FakePlatform, make_sink: MakeSink, make_reply: MakeReply, clock: FakeClock
-) -> None:
-    sink = make_sink()
-    existing = await sink.post("Hello from a native stream", final=False)
-    reply = make_reply(sink, continue_message=existing, shown_text="Hello from a native stream")
-    await reply.start()
-    await _stream(reply, clock, [", continued", " by edits."], gap=0.5)
-    await reply.finish()
-    assert reply.message_ids == [existing]
-    assert_delivered(platform, reply, "Hello from a native stream, continued by edits.")
-    assert platform.count("post") == 1
-
-
 async def test_mass_mentions_are_sanitised(
     platform: FakePlatform, make_sink: MakeSink, make_reply: MakeReply
 ) -> None:

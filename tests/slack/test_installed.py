@@ -15,7 +15,6 @@ import pytest
 from slack_sdk.oauth.installation_store import Installation
 
 from adapters.slack.api import call
-from adapters.slack.budget import StreamBudgets
 from adapters.slack.installed import InstalledWorkspaces, client_options
 from adapters.slack.oauth import Stores, open_stores
 from adapters.slack.replies import ReplyBuilder
@@ -73,9 +72,7 @@ async def test_a_rebuilt_answer_posts_with_its_workspace_token(
         tasks = TaskSet()
         options = client_options(session, slack.base_url, 5)
         workspaces = InstalledWorkspaces(stores.installations, options, tasks)
-        builder = ReplyBuilder(
-            workspaces.client, ReplyFactory.default(), native=False, budgets=StreamBudgets()
-        )
+        builder = ReplyBuilder(workspaces.client, ReplyFactory.default(), native=False)
         for team, channel in ((ONE, "C0ONE"), (TWO, "C0TWO")):
             stored = {"workspace": team, "channel": channel, "thread": "", "user": "U0ALICE"}
             reply = builder.rebuild(stored, None)

@@ -2,15 +2,16 @@
 mentions only for the person who asked (or with ``SLACK_ALLOW_MENTIONS``), whatever the length
 of a token's label and wherever the model's deltas cut it.
 
-The property tests drive the real ``NativeStreamReply`` and the real post+``chat.update``
-reply (``ProgressiveReply`` over ``SlackSink``) against the loopback fake Slack and inspect
-every recorded Web API call.
+The property tests drive the real reply (``ProgressiveReply``), streaming natively over
+``SlackStreamSink`` and posting and updating over ``SlackSink``, against the loopback fake
+Slack and inspect every recorded Web API call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,9 +22,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.api import build_client
-from adapters.slack.budget import StreamBudgets
 from adapters.slack.config import load_config
-from adapters.slack.native import NativeStreamReply, NativeSupport
+from adapters.slack.native import NativeSupport, SlackStreamSink, stream_limits
 from adapters.slack.sink import SlackSink, Target
 from adapters.slack.text import (
     MAX_TOKEN,
@@ -33,9 +33,10 @@ from adapters.slack.text import (
     split_safe,
 )
 from bot.config import EnvReader
-from bot.reply.base import StreamedReply
+from bot.reply.base import StreamLimits
 from bot.reply.clock import FakeClock
 from bot.reply.factory import ReplyFactory
+from bot.reply.graphemes import last_cluster_start, may_grow
 from bot.reply.layout import SETTLE
 from bot.reply.progressive import ProgressiveReply
 from bot.reply.scheduler import RateScheduler
@@ -162,56 +163,65 @@ async def fake_slack() -> AsyncIterator[tuple[FakeSlack, SlackSink, Target, Asyn
         yield slack, SlackSink(client, target), target, client
 
 
-def fast_budgets() -> StreamBudgets:
-    """Stream buckets that are always full (every look at the clock is a minute later)."""
-    ticks = iter(range(0, 10**9, 60))
-    return StreamBudgets(clock=lambda: float(next(ticks)))
+def unthrottled(workspace: str) -> StreamLimits:
+    """Native-stream budgets that never make a call wait."""
+    limits = stream_limits(workspace)
+    return dataclasses.replace(
+        limits,
+        starts_per_minute=6000,
+        appends_per_minute=60000,
+        append_burst=1000,
+        append_interval=0,
+    )
+
+
+def stream_sink(
+    client: AsyncWebClient, target: Target, *, allow_mentions: bool = False
+) -> SlackStreamSink:
+    return SlackStreamSink(
+        client,
+        target,
+        native=NativeSupport(),
+        allow_mentions=allow_mentions,
+        limits=unthrottled(target.workspace),
+    )
 
 
 async def stream_calls_reach(slack: FakeSlack, count: int) -> None:
     await slack.wait_for(lambda: stream_calls(slack) >= count)
 
 
-def pump_model(deltas: list[str]) -> Iterator[bool]:
-    """For each delta: does the native pump make a call for it (mirrors its ``split_safe``)?"""
-    pending, first = "", True
+def stream_model(deltas: list[str]) -> Iterator[bool]:
+    """For each delta: does the stream make a call for it (mirrors ``split_safe`` and the
+    hold-back of an emoji that may still grow, ``bot.reply.stream``)?"""
+    pending = ""
     for delta in deltas:
-        send, pending = split_safe(pending + delta)
-        yield first or bool(send)
-        first = False
+        pending += delta
+        cut = len(split_safe(pending)[0])
+        if cut and may_grow(pending[:cut]):
+            cut = last_cluster_start(pending, cut)
+        pending = pending[cut:]
+        yield bool(cut)
 
 
 @PROPERTY
 @given(cut_answers())
 async def test_native_streaming_never_sends_a_ping(deltas: list[str]) -> None:
     text = "".join(deltas)
-    async with asyncio.timeout(30), fake_slack() as (slack, sink, target, client):
-        factory = ReplyFactory.default()
-
-        def fallback(continue_message: str | None, shown: str) -> StreamedReply:
-            if continue_message is None:
-                return factory.create(sink)
-            return factory.create(sink, continue_message=continue_message, shown_text=shown)
-
-        reply = NativeStreamReply(
-            client,
-            target,
-            budgets=fast_budgets(),
-            support=NativeSupport(),
-            fallback=fallback,
-            append_interval=0.0,
-        )
+    async with asyncio.timeout(30), fake_slack() as (slack, _sink, target, client):
+        reply = ReplyFactory.default().create(stream_sink(client, target))
         await reply.start()
-        for delta, calls in zip(deltas, pump_model(deltas), strict=True):
+        for delta, calls in zip(deltas, stream_model(deltas), strict=True):
             wanted = stream_calls(slack) + 1
             await reply.append(delta)
             if calls:  # each delta goes out in its own call: the cut points are the model's
                 await stream_calls_reach(slack, wanted)
         await reply.finish()
-    assert slack.called("chat.startStream"), "streamed natively"
     assert not leaks(slack, ASKER), leaks(slack, ASKER)
     [message] = slack.bot_messages(CHANNEL)
     assert message.visible_text == sanitize(text, MentionPolicy(asker=ASKER))
+    if any(stream_model(deltas)):
+        assert slack.called("chat.startStream"), "streamed natively"
 
 
 async def delivered(reply: ProgressiveReply, clock: FakeClock) -> None:
@@ -246,21 +256,13 @@ async def test_post_and_update_never_send_a_ping(deltas: list[str]) -> None:
 async def test_allow_mentions_keeps_user_mentions_on_both_paths() -> None:
     text = "Ask <@U0BOB> or <@W0CAROL|carol>, not <!channel>."
     async with fake_slack() as (slack, _sink, target, client):
-        sink = SlackSink(client, target, allow_mentions=True)
         factory = ReplyFactory.default()
-        native = NativeStreamReply(
-            client,
-            target,
-            budgets=fast_budgets(),
-            support=NativeSupport(),
-            fallback=lambda ts, shown: factory.create(sink, continue_message=ts, shown_text=shown),
-            allow_mentions=True,
-        )
+        native = factory.create(stream_sink(client, target, allow_mentions=True))
         await native.start()
         await native.append(text)
         await slack.wait_for(lambda: slack.called("chat.startStream"))
         await native.finish()
-        posted = factory.create(sink)
+        posted = factory.create(SlackSink(client, target, allow_mentions=True))
         await posted.start()
         await posted.append(text)
         await posted.finish()
