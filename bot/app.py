@@ -26,6 +26,7 @@ from bot.adapter import Adapter, AdapterContext
 from bot.config import LLMSettings, Settings
 from bot.engine import ConversationEngine, EngineConfig
 from bot.errors import ConfigError
+from bot.llm.accepted import AcceptedParams
 from bot.llm.client import ChatCompletionsClient, LLMTimeouts, build_http_client
 from bot.metrics import Metrics
 from bot.moderation import Moderator, moderation_client
@@ -100,13 +101,15 @@ async def open_core(
 def completions_client(
     http: httpx.AsyncClient, llm: LLMSettings, metrics: Metrics | None = None
 ) -> ChatCompletionsClient:
-    """The completions client for the configured endpoint, over ``http``."""
+    """The completions client for the configured endpoint, over ``http``, with its own memory
+    of what each model accepts (``LLM_MAX_COMPLETION_TOKENS_MODELS``, then what endpoints say)."""
     return ChatCompletionsClient(
         http,
         api_key=llm.api_key.get(),
         timeouts=LLMTimeouts(llm.connect_timeout, llm.first_token_timeout, llm.idle_timeout),
         max_retries=llm.max_retries,
         metrics=metrics,
+        accepted=AcceptedParams(llm.max_completion_tokens_models),
     )
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.exc import ArgumentError
 from bot.errors import ConfigError, SettingError
 from bot.files.policy import FilePolicy, load_file_policy
 from bot.governance import GovernanceConfig, load_governance
+from bot.llm.accepted import DEFAULT_COMPLETION_TOKEN_MODELS
 from bot.moderation import ModerationSettings, load_moderation
 from bot.params import (
     DEFAULT_MAX_TOKENS,
@@ -249,6 +250,8 @@ class LLMSettings:
     idle_timeout: float
     max_retries: int
     user_hash_salt: Secret
+    max_completion_tokens_models: tuple[str, ...] = DEFAULT_COMPLETION_TOKEN_MODELS
+    """``LLM_MAX_COMPLETION_TOKENS_MODELS``: globs of models sent ``max_completion_tokens``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +312,21 @@ def _model_context(env: EnvReader) -> dict[str, int]:
     return env.convert("LLM_MODEL_CONTEXT", {}, parse, "model=tokens pairs, e.g. 'gpt-4o=128000'")
 
 
+def _model_globs(env: EnvReader, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma list of model names or globs (``none``: no model); no spaces inside a name."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        if text.lower() == "none":
+            return ()
+        globs = tuple(item.strip() for item in text.split(",") if item.strip())
+        if not globs or not all(_is_header_token(g) and len(g) <= 200 for g in globs):
+            raise ValueError
+        return globs
+
+    accepted = "a comma list of model names or globs, e.g. 'o1*,gpt-5*', or 'none'"
+    return env.convert(name, default, parse, accepted)
+
+
 def _database_url(env: EnvReader, data_dir: Path) -> str:
     """``DATABASE_URL`` (default: SQLite in the data dir), refused at start when unusable.
 
@@ -352,6 +370,9 @@ def load_settings(env: EnvReader) -> Settings:
         idle_timeout=env.number("LLM_IDLE_TIMEOUT", 60.0, low=0.1, high=MAX_TIMEOUT),
         max_retries=env.integer("LLM_MAX_RETRIES", 2, low=0, high=10),
         user_hash_salt=Secret(env.text("USER_HASH_SALT") or env.text("LLM_API_KEY")),
+        max_completion_tokens_models=_model_globs(
+            env, "LLM_MAX_COMPLETION_TOKENS_MODELS", DEFAULT_COMPLETION_TOKEN_MODELS
+        ),
     )
     _check_max_tokens(env, llm)
     return Settings(

@@ -142,11 +142,19 @@ class LLMTimeout(LLMError):
 
 
 class LLMBadRequest(LLMError):
-    """The endpoint rejected the request (bad parameter, unknown model)."""
+    """The endpoint rejected the request (bad parameter, unknown model); ``param`` is the
+    request field the endpoint named (``"temperature"``, ``"stream_options"``), if any, so the
+    client can retry without it."""
 
     user_message = (
         "The language model rejected the request; check the model name and sampling settings."
     )
+
+    def __init__(
+        self, detail: str = "", *, user_message: str | None = None, param: str | None = None
+    ) -> None:
+        super().__init__(detail, user_message=user_message)
+        self.param = param
 
 
 class LLMContextTooLong(LLMBadRequest):

@@ -28,6 +28,7 @@ from adapters.discord.sink import (
     ChannelWriter,
     checked_text,
     sink_limits,
+    thinking_view,
     view_for,
 )
 from bot.errors import SinkError, SinkMessageGone
@@ -91,6 +92,10 @@ class InteractionSink:
 
     def sanitize(self, text: str) -> str:
         return text
+
+    def thinking(self, tail: str) -> str:
+        """Reasoning shown as in channel answers: a spoiler under a small header."""
+        return thinking_view(tail)
 
     def fresh(self) -> bool:
         """Whether the token still has more than ``TOKEN_MARGIN`` to live."""

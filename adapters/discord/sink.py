@@ -12,11 +12,15 @@ An edit refused because the thread was archived unarchives it once and retries.
 Buttons (``ButtonPlan``): Stop on a message while it streams; Regenerate and feedback only on
 the answer's last message, none on a finished part. The reply says which role each message has
 (``final``/``last``), so the sink never reads the reply's state.
+
+Reasoning (``show_reasoning`` collapsed) shows in the placeholder as ``-# Thinking…`` over a
+spoiler holding its tail (``thinking_view``); the answer's first text replaces it.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Literal, TypeVar
 
@@ -26,7 +30,7 @@ from adapters.discord.errors import THREAD_ARCHIVED, call, error_code
 from adapters.discord.views import answer_view
 from bot.errors import SinkError, SinkMessageGone
 from bot.model import ConversationKey
-from bot.reply.base import Role, SinkLimits
+from bot.reply.base import Role, SinkLimits, grapheme_tail
 from bot.reply.units import TextUnit
 
 logger = logging.getLogger(__name__)
@@ -41,6 +45,12 @@ MIN_EDIT_INTERVAL = 1.0
 PLACEHOLDER = "…"
 NO_MENTIONS = discord.AllowedMentions.none()
 BUTTONS: dict[Role, Buttons] = {Role.STREAMING: "stop", Role.PART: "none", Role.LAST: "final"}
+THINKING_HEADER = "-# Thinking…"
+SPOILER = "||"
+THINKING_CHARS = (MAX_CHARS - len(THINKING_HEADER) - 1 - 2 * len(SPOILER) - 1) // 2
+"""Reasoning shown at most, in code points: escaping at most doubles it, so the view fits."""
+ASCII_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+"""What Discord lets a backslash escape, all of it escaped in reasoning."""
 
 
 def sink_limits(channel_id: int) -> SinkLimits:
@@ -66,6 +76,26 @@ def checked_text(text: str) -> str:
     if len(text) > MAX_CHARS:
         raise SinkError(f"message of {len(text)} characters is over Discord's {MAX_CHARS}")
     return text or PLACEHOLDER
+
+
+def thinking_view(tail: str) -> str:
+    """Reasoning shown collapsed: a small ``-#`` subtext header, then the tail in a spoiler
+    (``||…||``, hidden until clicked).
+
+    The tail is flattened to one line (no heading, quote or list can start inside) and every
+    ASCII punctuation character is backslash-escaped, in links too (``discord.utils.
+    escape_markdown`` leaves a masked link's inside alone), so the model's ``|``, backticks,
+    ``<@…>`` or a trailing backslash show as written and cannot close the spoiler early; a
+    body ending in an escaped ``|`` gets a space, so no ``|||`` is read as an early close.
+    Nothing pings anyway (``NO_MENTIONS`` on every request).
+    """
+    body = " ".join(grapheme_tail(tail, THINKING_CHARS).split())
+    if not body:
+        return THINKING_HEADER
+    body = ASCII_PUNCTUATION.sub(r"\\\1", body)
+    if body.endswith("|"):
+        body += " "
+    return f"{THINKING_HEADER}\n{SPOILER}{body}{SPOILER}"
 
 
 def view_for(key: ConversationKey, buttons: Buttons) -> discord.ui.View | None:
@@ -173,6 +203,10 @@ class ChannelSink:
     def sanitize(self, text: str) -> str:
         """Unchanged: ``AllowedMentions.none()`` on every request is what stops pings."""
         return text
+
+    def thinking(self, tail: str) -> str:
+        """Reasoning in a spoiler under a small header (``thinking_view``)."""
+        return thinking_view(tail)
 
     async def post(self, text: str, *, final: bool, last: bool = False) -> str:
         buttons = self._plan.buttons(final=final, last=last)

@@ -23,15 +23,19 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from adapters.slack.api import call
 from adapters.slack.blocks import (
     EMPTY_TEXT,
+    THINKING_CHARS,
+    THINKING_LABEL,
+    THINKING_MARK,
     Block,
     actions_for,
     answer_blocks,
     button_value,
+    thinking_blocks,
 )
 from adapters.slack.text import MentionPolicy, sanitize
 from bot.errors import SinkError
 from bot.model import ConversationKey
-from bot.reply.base import SinkLimits
+from bot.reply.base import SinkLimits, grapheme_tail
 from bot.reply.units import TextUnit
 
 logger = logging.getLogger(__name__)
@@ -117,6 +121,10 @@ class SlackSink:
     Every text it sends is sanitised (``adapters.slack.text.sanitize``): user mentions notify
     only the person who asked (``target.user``), or everyone mentioned with
     ``allow_mentions`` (``SLACK_ALLOW_MENTIONS``).
+
+    Reasoning (``thinking``) is shown as a context block: the placeholder text it returns opens
+    with ``THINKING_MARK``, which ``post``/``edit`` recognise; ``sanitize`` strips that mark
+    from answers, so only the sink's own thinking text is shown that way.
     """
 
     def __init__(
@@ -142,19 +150,21 @@ class SlackSink:
         return self._target
 
     def sanitize(self, text: str) -> str:
-        return sanitize(text, self._policy)
+        return sanitize(text, self._policy).replace(THINKING_MARK, "")
+
+    def thinking(self, tail: str) -> str:
+        """The reasoning placeholder: ``THINKING_MARK`` then the tail on one line (rendered,
+        sanitised and escaped, by ``thinking_blocks`` when it is sent)."""
+        return THINKING_MARK + " ".join(grapheme_tail(tail, THINKING_CHARS).split())
 
     async def post(self, text: str, *, final: bool, last: bool = False) -> str:
-        text = sanitize(text, self._policy)
-
         def request(level: int) -> Awaitable[AsyncSlackResponse]:
+            shown, blocks = self._content(text, final=final, level=level)
             return self._client.chat_postMessage(
                 channel=self._target.channel,
                 thread_ts=self._target.thread or None,
-                text=text or EMPTY_TEXT,
-                blocks=self._support.blocks(
-                    text, final=final, last=final, value=self._target.value, level=level
-                ),
+                text=shown,
+                blocks=blocks,
                 unfurl_links=False,
                 unfurl_media=False,
             )
@@ -166,19 +176,26 @@ class SlackSink:
         return ts
 
     async def edit(self, message_id: str, text: str, *, final: bool, last: bool = False) -> None:
-        text = sanitize(text, self._policy)
-
         def request(level: int) -> Awaitable[AsyncSlackResponse]:
+            shown, blocks = self._content(text, final=final, level=level)
             return self._client.chat_update(
-                channel=self._target.channel,
-                ts=message_id,
-                text=text or EMPTY_TEXT,
-                blocks=self._support.blocks(
-                    text, final=final, last=final, value=self._target.value, level=level
-                ),
+                channel=self._target.channel, ts=message_id, text=shown, blocks=blocks
             )
 
         await self._call("chat.update", request)
+
+    def _content(self, text: str, *, final: bool, level: int) -> tuple[str, list[Block] | None]:
+        """``text`` and ``blocks`` of a message at a Block Kit level: the reasoning placeholder
+        as a context block (the label alone where blocks are refused), else the sanitised
+        answer."""
+        value = self._target.value
+        if text.startswith(THINKING_MARK):
+            reasoning = text[len(THINKING_MARK) :]
+            blocks = thinking_blocks(reasoning, final=final, value=value)
+            return THINKING_LABEL, blocks if level < LAST_LEVEL else None
+        text = sanitize(text, self._policy)
+        answer = self._support.blocks(text, final=final, last=final, value=value, level=level)
+        return text or EMPTY_TEXT, answer
 
     async def _call(
         self, method: str, request: Callable[[int], Awaitable[AsyncSlackResponse]]

@@ -22,6 +22,12 @@ timeouts, a retryable error object before the first event). The wait is the serv
 ``min(0.5 * 2**attempt, 8) s`` with up to 25 % jitter. Once an event is yielded nothing is
 retried: a retry would duplicate text.
 
+Parameters a model does not take (``accepted.AcceptedParams``): each body is shaped for its
+model (the token cap as ``max_completion_tokens`` where needed, parameters the model rejected
+before left out). A 400 naming an optional parameter of the body is sent again at once
+without it (or with the cap in the other field), before the first event only, once per
+parameter per request, and without using up ``max_retries``, which stays for transient failures.
+
 A 200 answer with a JSON body to a streaming request (a server that ignores ``stream: true``)
 is read as a non-streamed completion. A 200 answer with nothing in it is ``LLMEmptyAnswer``
 ("the model returned nothing"); a 200 HTML page (a proxy's login page) is an
@@ -43,6 +49,7 @@ from typing import Any, TypeVar
 import httpx
 
 from bot.errors import LLMError, LLMProtocolError, LLMTimeout
+from bot.llm.accepted import AcceptedParams
 from bot.llm.base import CompletionRequest, StreamEvent
 from bot.llm.chunks import ChunkDecoder, parse_completion
 from bot.llm.failures import empty_answer, error_from_status, html_instead, looks_like_html
@@ -61,6 +68,7 @@ WRITE_TIMEOUT = 30.0
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[object]]
+Attempt = Callable[[dict[str, Any]], Awaitable[T]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +113,10 @@ class ChatCompletionsClient:
         max_retries: int = 2,
         sleep: Sleep = asyncio.sleep,
         metrics: Metrics | None = None,
+        accepted: AcceptedParams | None = None,
     ) -> None:
+        """``accepted``: what each model takes, learned as requests go (the composition root
+        passes the configured one; without it, a fresh one with the default models)."""
         if not http.base_url.host:
             raise ValueError("the httpx client needs a base_url; use build_http_client()")
         self._http = http
@@ -114,6 +125,7 @@ class ChatCompletionsClient:
         self._max_retries = max(0, max_retries)
         self._sleep = sleep
         self._metrics = metrics or Metrics.off()
+        self._accepted = accepted or AcceptedParams()
         self._http_timeout = _http_timeout(timeouts.connect)
 
     def __repr__(self) -> str:
@@ -124,10 +136,12 @@ class ChatCompletionsClient:
 
         Metrics: time to the first event and to the end of the stream, from the first attempt
         (retries included: what the user waits), once per request, never per event."""
-        body = request_body(request, stream=True)
+        body = self._body(request, stream=True)
         sent = time.perf_counter()
         async with AsyncExitStack() as stack:
-            reader, events = await self._retrying(lambda: self._open(stack, body, request))
+            reader, events = await self._retrying(
+                request, body, lambda sent_body: self._open(stack, sent_body, request)
+            )
             self._metrics.llm_first_token(time.perf_counter() - sent)
             watchdog = IdleWatchdog(self._timeouts.idle)
             try:
@@ -145,20 +159,34 @@ class ChatCompletionsClient:
 
     async def complete(self, request: CompletionRequest) -> list[StreamEvent]:
         """Non-streaming mode: one request, the whole answer as the same events."""
-        body = request_body(request, stream=False)
+        body = self._body(request, stream=False)
         sent = time.perf_counter()
-        events = await self._retrying(lambda: self._complete_once(body, request))
+        events = await self._retrying(
+            request, body, lambda sent_body: self._complete_once(sent_body, request)
+        )
         self._metrics.llm_first_token(time.perf_counter() - sent)  # the whole answer at once
         self._metrics.llm_request(time.perf_counter() - sent)
         return events
 
-    async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
+    def _body(self, request: CompletionRequest, *, stream: bool) -> dict[str, Any]:
+        return self._accepted.shape(request.params.model, request_body(request, stream=stream))
+
+    async def _retrying(
+        self, request: CompletionRequest, body: dict[str, Any], attempt: Attempt[T]
+    ) -> T:
+        """``attempt(body)`` until it succeeds: again at once with the body changed when a 400
+        names one of its optional parameters, after a delay on a transient failure."""
         number = 0
+        changed: set[str] = set()
         while True:
             try:
-                return await attempt()
+                return await attempt(body)
             except LLMError as err:
                 self._metrics.llm_error(err)  # every failed attempt, retried or not
+                fixed = self._accepted.retry_body(request.params.model, body, err, changed)
+                if fixed is not None:
+                    body = fixed
+                    continue
                 delay = self._retry_delay(err, number)
                 if delay is None:
                     raise
@@ -213,7 +241,8 @@ class ChatCompletionsClient:
             await self._check_status(response, model)
             if looks_like_html(response.headers.get("content-type", ""), b""):
                 raise html_instead("an event stream")
-            reader = EventReader(response, ChunkDecoder(request.params.n, model=model))
+            choices = body.get("n", 1)  # 1 when the model rejected n
+            reader = EventReader(response, ChunkDecoder(choices, model=model))
             if _is_json(response):
                 reader.ended = True
                 return reader, parse_completion(_json(await response.aread()), model=model)

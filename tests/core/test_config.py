@@ -32,12 +32,30 @@ def test_sampling_defaults_come_from_llm_variables():
         ({"LLM_IDLE_TIMEOUT": "-1"}, "LLM_IDLE_TIMEOUT='-1' is not valid: expected a number"),
         ({"QUEUE_MODE": "random"}, "expected queue or supersede"),
         ({"LLM_MODEL_CONTEXT": "gpt"}, "LLM_MODEL_CONTEXT"),
+        (
+            {"LLM_MAX_COMPLETION_TOKENS_MODELS": "o1 preview"},
+            "LLM_MAX_COMPLETION_TOKENS_MODELS='o1 preview' is not valid: expected a comma list",
+        ),
+        ({"LLM_MAX_COMPLETION_TOKENS_MODELS": ",,"}, "LLM_MAX_COMPLETION_TOKENS_MODELS=',,'"),
     ],
 )
 def test_bad_values_name_variable_value_and_accepted(env, needle):
     with pytest.raises(ConfigError) as caught:
         settings(**env)
     assert needle in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "globs"),
+    [
+        (None, ("o1*", "o3*", "o4*", "gpt-5*")),
+        ("gpt-5*, my-reasoner ,", ("gpt-5*", "my-reasoner")),
+        ("none", ()),
+    ],
+)
+def test_max_completion_tokens_models_are_a_glob_list(value, globs):
+    env = {} if value is None else {"LLM_MAX_COMPLETION_TOKENS_MODELS": value}
+    assert settings(**env).llm.max_completion_tokens_models == globs
 
 
 def test_missing_api_key_says_what_to_set():

@@ -70,7 +70,7 @@ def _channel_key(bot: Bot) -> ConversationKey:
 async def test_reasoning_collapsed_shows_while_streaming_then_only_the_answer(bot: Bot) -> None:
     texts, history = await _reasoned_answer(bot, "collapsed")
     assert texts == ["Three."]
-    assert any(h.startswith("_Thinking: …") and "count them" in h for h in history)
+    assert any(h.startswith("-# Thinking…\n||") and "count them" in h for h in history)
     await stored_status(bot.engine, _thread_key(bot), "complete")
     stored = await bot.engine.export(_thread_key(bot))
     assert [m.content for m in stored][-1] == "Three."

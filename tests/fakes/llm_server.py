@@ -17,8 +17,8 @@ Standalone, for trying things by hand: ``python -m tests.fakes.llm_server --port
 ``chunk_chars``-character chunks with ``chunk_delay`` seconds between them (a token rate for
 benchmarks), role chunk first, a usage chunk only if ``stream_options.include_usage`` was asked
 for, then ``[DONE]``. ``n > 1`` gives interleaved choices; choice *i > 0* ends with
-`` [i+1]``. ``max_tokens`` cuts the answer at ``max_tokens`` chunks with
-``finish_reason: "length"``. ``stream: false`` gets a ``chat.completion`` JSON body.
+`` [i+1]``. ``max_tokens`` (or ``max_completion_tokens``) cuts the answer at that many chunks
+with ``finish_reason: "length"``. ``stream: false`` gets a ``chat.completion`` JSON body.
 
 **Server options**: ``FakeLLMServer(models={"a", "b"})`` answers other models with OpenAI's
 404 ``model_not_found``; ``api_key="k"`` answers a missing or wrong bearer token with 401;
@@ -51,6 +51,15 @@ for, then ``[DONE]``. ``n > 1`` gives interleaved choices; choice *i > 0* ends w
 **Images**: ``FakeLLMServer(blind_models={"m"})`` answers a request to ``m`` whose messages hold
 an ``image_url`` part with OpenAI's 400 ("Invalid content: image_url is only supported by
 certain models."); ``server.image_parts(i)`` lists the image URLs of request ``i``.
+
+**Rejected parameters**: ``FakeLLMServer(rejects={"m": ["stream_options", "n"]})`` answers a
+request to ``m`` (``"*"``: any model) that carries one of those fields with a 400 naming the first
+one present, worded as ``reject_style`` says: ``"openai"`` (``param`` set, "Unsupported
+parameter: 'x' …"; for ``max_tokens`` OpenAI's exact "Use 'max_completion_tokens' instead"),
+``"azure"`` ("Unrecognized request argument supplied: x"), ``"vllm"`` (pydantic
+``extra_forbidden`` list, ``param: null``) or ``"llamacpp"`` ("Unsupported param: x"; for ``n``
+"Only one completion choice is allowed"). ``param_error(name, style=...)`` is that response as
+a script. Every request, refused or not, is in ``server.requests``.
 
 **Moderations** (``POST /v1/moderations``, OpenAI's shape): ``server.flag("bomb",
 category="violence")`` flags every input containing that word (case-insensitive) with that
@@ -211,6 +220,36 @@ def error(
     return Script(body={"error": payload}, status=status, headers=all_headers, delay=delay)
 
 
+def param_error(name: str, *, style: str = "openai", value: Any = None) -> Script:
+    """The 400 an endpoint of ``style`` sends for a request field ``name`` it does not take."""
+    if style == "vllm":
+        detail = [
+            {"type": "extra_forbidden", "loc": ("body", name), "msg": _FORBIDDEN, "input": value}
+        ]
+        vllm = {"object": "error", "message": str(detail), "type": "BadRequestError"}
+        return Script(body={**vllm, "param": None, "code": 400}, status=400)
+    if style == "llamacpp":
+        message = _ONE_CHOICE if name == "n" else f"Unsupported param: {name}"
+        llama = {"error": {"code": 400, "message": message, "type": _INVALID}}
+        return Script(body=llama, status=400)
+    if style == "azure":
+        message = f"Unrecognized request argument supplied: {name}"
+        return Script(body={"error": _openai_error(message, None, None)}, status=400)
+    message = f"Unsupported parameter: '{name}' is not supported with this model."
+    if name == "max_tokens":
+        message += " Use 'max_completion_tokens' instead."
+    return Script(body={"error": _openai_error(message, name, "unsupported_parameter")}, status=400)
+
+
+_FORBIDDEN = "Extra inputs are not permitted"
+_ONE_CHOICE = "Only one completion choice is allowed"
+_INVALID = "invalid_request_error"
+
+
+def _openai_error(message: str, param: str | None, code: str | None) -> dict[str, Any]:
+    return {"message": message, "type": _INVALID, "param": param, "code": code}
+
+
 def completion(body: Any, status: int = 200, *, delay: float = 0.0) -> Script:
     """Answer with this JSON body whatever the request asked for."""
     return Script(body=body, status=status, delay=delay)
@@ -260,9 +299,13 @@ class FakeLLMServer:
         host: str = "127.0.0.1",
         port: int = 0,
         blind_models: Iterable[str] = (),
+        rejects: dict[str, Sequence[str]] | None = None,
+        reject_style: str = "openai",
     ) -> None:
         self.models = set(models) if models is not None else None
         self.blind_models = set(blind_models)
+        self.rejects = {model: list(names) for model, names in (rejects or {}).items()}
+        self.reject_style = reject_style
         self.api_key = api_key
         self.chunk_chars = chunk_chars
         self.chunk_delay = chunk_delay
@@ -385,6 +428,10 @@ class FakeLLMServer:
         if model in self.blind_models and _image_urls(body.get("messages")):
             message = "Invalid content type. image_url is only supported by certain models."
             return error(400, message, code="invalid_request_error")
+        names = self.rejects.get(str(model), self.rejects.get("*", []))
+        present = [name for name in names if name in body]
+        if present:
+            return param_error(present[0], style=self.reject_style, value=body[present[0]])
         return None
 
     def _echo(self, body: dict[str, Any]) -> Script:
@@ -393,7 +440,7 @@ class FakeLLMServer:
         count = n if isinstance(n, int) and 1 <= n <= 128 else 1
         texts = [f"You said: {said}" + (f" [{i + 1}]" if i else "") for i in range(count)]
         finish = "stop"
-        limit = body.get("max_tokens")
+        limit = body.get("max_tokens", body.get("max_completion_tokens"))
         if isinstance(limit, int) and limit > 0:
             cut = [text[: limit * self.chunk_chars] for text in texts]
             finish = "length" if cut != texts else finish
