@@ -36,7 +36,7 @@ from bot.reply.progressive import ProgressiveReply
 from tests.fakes.sink import neutralise_mentions
 
 NAME = "memory"
-GOAL_BYTES = 50 * 1024
+GOAL_BYTES = 32 * 1024
 SHOWN_CHARS = 2_000
 ROOT = str(Path(__file__).resolve().parents[1])
 

@@ -25,7 +25,7 @@ GOALS: dict[str, tuple[str, str]] = {
     "cpu_core": ("CPU per streamed delta through engine + reply + sink", "< 20 µs"),
     "cpu": (
         "CPU per streamed delta, also counting the httpx client reading SSE over loopback",
-        "(context for the row above)",
+        "≤ 50 µs (issue 10)",
     ),
     "sse_readers": (
         "CPU per delta reading SSE: httpx, httpx over aiohttp, aiohttp, a raw protocol; "
@@ -49,7 +49,7 @@ GOALS: dict[str, tuple[str, str]] = {
         "Discord mention, the same answer, 5 edits / 5 s per route: final after the request",
         "≤ 3.5 s",
     ),
-    "memory": ("memory per active stream", "< 50 KB"),
+    "memory": ("memory per active stream", "≤ 32 KB (issue 10; design §8: < 50 KB)"),
     "context_load": (
         "load context for one conversation from a 1,000,000-message SQLite store",
         "p99 < 5 ms",

@@ -45,7 +45,13 @@ class VisionFallback:
         self._model = model
         self._vision = vision
 
-    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+    def stream(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
+        """The model's own stream when there are no images: no wrapper per event."""
+        if not request.images:
+            return self._model.stream(request)
+        return self._stream_with_images(request)
+
+    async def _stream_with_images(self, request: CompletionRequest) -> AsyncIterator[StreamEvent]:
         started = False
         try:
             async for event in self._model.stream(request):
@@ -53,7 +59,7 @@ class VisionFallback:
                 yield event
             return
         except LLMBadRequest as exc:
-            if started or not request.images or not rejects_images(exc):
+            if started or not rejects_images(exc):
                 raise
             self._vision.learn_blind(request.params.model, str(exc))
         async for event in self._model.stream(without_images(request)):
