@@ -91,6 +91,13 @@ class SqlConversationStore(AmbientQueries, GovernanceQueries, StateQueries, Usag
     def __init__(self, engine: AsyncEngine, *, clock: Callable[[], datetime] = utc_now) -> None:
         self._engine = engine
         self._writer = engine.execution_options(**WRITE)
+        # Every read is one statement: on PostgreSQL it runs without BEGIN/COMMIT, two round
+        # trips fewer (the context load, per question, is the hot one).
+        self._reader = (
+            engine
+            if engine.dialect.name == "sqlite"
+            else engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         self._clock = clock
         self._sqlite = engine.dialect.name == "sqlite"
         self._sqlite_writer = WriterTurns()
@@ -113,7 +120,7 @@ class SqlConversationStore(AmbientQueries, GovernanceQueries, StateQueries, Usag
 
     @asynccontextmanager
     async def _tx(self, *, write: bool, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
-        engine = self._writer if write else self._engine
+        engine = self._writer if write else self._reader
         try:
             async with self._write_turn(write, urgent), engine.begin() as conn:
                 yield conn
