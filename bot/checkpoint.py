@@ -4,7 +4,7 @@ One loop per process looks at every live answer twice a second (no task per stre
 database call unless something changed). An answer is saved (its text so far and the platform
 ids of the messages showing it) at once when it shows a new message, and otherwise when its
 text has grown for ``INTERVAL`` seconds or by ``CHUNK`` characters. A takeover after a crash
-ends the answer on the platform with the checkpointed text (``bot.engine``).
+ends the answer on the platform with the checkpointed text (``bot.takeover``).
 """
 
 from __future__ import annotations

@@ -51,6 +51,27 @@ def test_no_core_source_file_imports_a_platform_sdk():
     assert offenders == []
 
 
+ENGINE_PARTS = ("acceptance", "turns", "takeover", "live", "engine_config")
+"""The modules ``bot.engine``'s facade is built from; they sit below it."""
+
+
+def _imports_engine(node: ast.AST) -> bool:
+    if isinstance(node, ast.Import):
+        return any(alias.name == "bot.engine" for alias in node.names)
+    if isinstance(node, ast.ImportFrom):
+        named = node.module == "bot" and any(alias.name == "engine" for alias in node.names)
+        return named or node.module == "bot.engine"
+    return False
+
+
+def test_the_engine_parts_never_import_the_engine():
+    offenders = []
+    for name in ENGINE_PARTS:
+        tree = ast.parse((ROOT / "bot" / f"{name}.py").read_text())
+        offenders += [name for node in ast.walk(tree) if _imports_engine(node)]
+    assert offenders == []
+
+
 def test_the_check_itself_sees_forbidden_imports(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text("import discord\nfrom slack_bolt import App\n")
