@@ -194,17 +194,26 @@ class ConversationEngine:
         message_id: str | None = None,
         can_admin: bool = False,
         target: Mapping[str, Any] | None = None,
+        roles: Sequence[str] = (),
+        is_direct: bool = False,
     ) -> TurnResult:
         """Answer the question of an answer again (the answer shown in platform message
         ``message_id``, else the latest); the previous answer is superseded.
 
         Refusals raise ``SettingError`` before ``reply`` is touched, so the clicked message
         stays as it was: only the latest answer since the last reset can be regenerated, only
-        by its asker or an admin (unless ``controls_open``). One clicked while the answer
-        still streams runs after it, in the conversation's turn, and supersedes it then.
+        by its asker or an admin (unless ``controls_open``), and only by someone the access
+        rules admit in that channel (``roles``, ``is_direct`` as for a question). One clicked
+        while the answer still streams runs after it, in the conversation's turn, and
+        supersedes it then.
         """
         await self.check_regenerate(
-            key, user_id=user_id, message_id=message_id, can_admin=can_admin
+            key,
+            user_id=user_id,
+            message_id=message_id,
+            can_admin=can_admin,
+            roles=roles,
+            is_direct=is_direct,
         )
         answer = await self._regenerable(key, message_id)
         requester = answer.requester or user_id
@@ -220,8 +229,15 @@ class ConversationEngine:
         user_id: str,
         message_id: str | None = None,
         can_admin: bool = False,
+        roles: Sequence[str] = (),
+        is_direct: bool = False,
     ) -> None:
         """``SettingError`` if ``regenerate`` would refuse (before touching any message)."""
+        refusal = await self.governance.access_refusal(
+            key, user_id, roles=roles, is_direct=is_direct
+        )
+        if refusal is not None:
+            raise SettingError(refusal)
         answer = await self._regenerable(key, message_id)
         if not self._may_control(answer.requester, user_id, can_admin):
             raise SettingError(_only(answer.requester, "regenerate"))

@@ -10,7 +10,7 @@ cached overrides), then flood control and quotas (database counts, only when con
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -112,6 +112,15 @@ class Governance:
         limit = self.config.messages_per_minute
         await flood.check(self.store, message.key, message.author_id, limit, now)
         await self._within_quotas(message.key, message.author_id, channel, now, needed=0)
+
+    async def access_refusal(
+        self, key: ConversationKey, user_id: str, *, roles: Sequence[str], is_direct: bool
+    ) -> str | None:
+        """Why ``user_id`` may not have an answer made in ``key`` (Regenerate), or None: the
+        same access rules a question meets, for the person who clicked."""
+        channel = await self._overrides(key.channel_key())
+        clicked = IncomingMessage(key, "", user_id, "", "", roles=tuple(roles), is_direct=is_direct)
+        return access.refusal(self.config.access, channel, clicked)
 
     async def check_request(self, key: ConversationKey, user_id: str, estimate: int) -> None:
         """``Refused`` when a prompt of ``estimate`` tokens would go past a quota."""

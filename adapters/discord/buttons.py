@@ -20,6 +20,7 @@ from typing import Any
 import discord
 
 from adapters.discord.acknowledge import Ack, acknowledge, quietly
+from adapters.discord.governance import roles_of
 from adapters.discord.interaction_sink import InteractionSink, InteractionToken
 from adapters.discord.keys import key_from_ids
 from adapters.discord.runtime import Runtime
@@ -85,9 +86,15 @@ class Buttons:
     ) -> None:
         message_id = str(interaction.message.id) if interaction.message is not None else None
         user_id, can_admin = str(interaction.user.id), self._rt.can_admin(interaction)
+        roles, is_direct = roles_of(interaction.user), interaction.guild_id is None
         try:
             await self._rt.engine.check_regenerate(
-                key, user_id=user_id, message_id=message_id, can_admin=can_admin
+                key,
+                user_id=user_id,
+                message_id=message_id,
+                can_admin=can_admin,
+                roles=roles,
+                is_direct=is_direct,
             )
         except SettingError as exc:  # the message stays as it was
             refusal = interaction.response.send_message(exc.user_message, ephemeral=True)
@@ -109,6 +116,8 @@ class Buttons:
                 message_id=message_id,
                 can_admin=can_admin,
                 target={"channel_id": interaction.channel_id or 0},
+                roles=roles,
+                is_direct=is_direct,
             )
         except SettingError as exc:
             late = interaction.followup.send(exc.user_message, ephemeral=True)

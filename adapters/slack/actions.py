@@ -112,6 +112,7 @@ class ButtonActions:
                 message_id=message_ts or None,
                 can_admin=can_admin,
                 target=to_stored(target),
+                is_direct=target.channel.startswith("D"),
             )
         except SettingError as exc:
             await self.tell(ws, target, exc.user_message)

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.discord.harness import finished, running_bot, stored_status
+from tests.discord.harness import REGEN_PREFIX, finished, running_bot, stored_status
 from tests.fakes.discord_api import EPHEMERAL, FakeDiscord, FakeInteraction, opt, sub
-from tests.fakes.llm_server import FakeLLMServer
+from tests.fakes.llm_server import FakeLLMServer, answer
 
 ADMIN_ROLE = "Threadline Admin"
 
@@ -58,6 +58,20 @@ async def test_roles_admit_members_and_others_are_told_by_dm(
     assert fake.bot_messages(fake.general) == []  # never a reply in the channel
     assert "not on the list" in refused and ephemeral
     assert len(llm.requests) == 1
+
+
+async def test_regenerate_is_admitted_by_role_like_a_question(
+    fake: FakeDiscord, llm: FakeLLMServer, tmp_path: Path
+) -> None:
+    llm.enqueue(answer("First try."), answer("Second try."))
+    async with running_bot(fake, llm, tmp_path, ALLOWED_ROLES=ADMIN_ROLE.lower()):
+        await fake.user_message(fake.general, "pick one", author="helper", mention_bot=True)
+        [thread] = await fake.wait_until(lambda: fake.threads_of(fake.general))
+        [first] = await finished(fake, int(thread["id"]), text="First try.")
+        regen = next(i for i in first.custom_ids() if i.startswith(REGEN_PREFIX))
+        await fake.click(first.id, regen, user="helper")
+        await finished(fake, int(thread["id"]), text="Second try.")
+    assert len(llm.requests) == 2
 
 
 async def test_blocked_channels_and_guilds(

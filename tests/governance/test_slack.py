@@ -129,6 +129,21 @@ async def test_channel_access_rules_are_admin_only_and_audited(
     assert len(lines) == 3
 
 
+async def test_regenerate_meets_the_same_access_rules_as_a_question(
+    slack: FakeSlack, llm: FakeLLMServer, tmp_path: Path
+) -> None:
+    async with governed_bot(slack, llm, tmp_path / "r.db") as bot:
+        asked = await bot.mention("name a colour")
+        [answer] = await bot.finished(CHANNEL, asked)
+        await bot.command("access closed", user=ADMIN)
+        await bot.click(answer, "threadline_regenerate")
+        [notice] = await refused(bot, ALICE)
+        await asyncio.sleep(0.3)  # a regenerate, had it run, would have asked the model by now
+    assert "turned off in this channel" in notice
+    assert len(llm.requests) == 1
+    assert len(slack.bot_messages(CHANNEL)) == 1
+
+
 async def test_a_user_quota_is_reached_then_resets_at_midnight_utc(
     slack: FakeSlack, llm: FakeLLMServer, tmp_path: Path
 ) -> None:
