@@ -9,7 +9,7 @@ from adapters.discord.sink import MAX_CHARS, THINKING_HEADER, thinking_view
 from bot.model import ConversationKey
 from tests.discord.harness import Bot, answer_texts, finished, stored_status
 from tests.fakes.discord_api import FakeDiscord
-from tests.fakes.llm_server import DONE, Pause, Script, chunk, events
+from tests.fakes.llm_server import reasoned
 
 HOSTILE = "||@everyone <@&123> <!channel> ``` `x` [l](https://e.x/||y) ~~s~~ end||\\"
 SPECIALS = set("|`*_~<>[]()\\")
@@ -37,18 +37,6 @@ def _unescaped(inside: str) -> list[str]:
     return found
 
 
-def _reasoned(reasoning: str) -> Script:
-    """Reasoning in one chunk, a pause (the placeholder shows it), then the answer "Three."."""
-    return events(
-        chunk("", role="assistant"),
-        chunk(reasoning=reasoning),
-        Pause(0.5),
-        chunk("Three."),
-        chunk(finish_reason="stop"),
-        DONE,
-    )
-
-
 def _channel(fake: FakeDiscord, thread: int | None = None) -> ConversationKey:
     return guild_key(fake.guild_id, fake.general, thread)
 
@@ -57,7 +45,7 @@ async def _answer(bot: Bot, reasoning: str) -> tuple[list[str], list[str], int]:
     """Ask with reasoning shown: (answer texts, every state of the first message, thread)."""
     fake = bot.fake
     await bot.engine.change_setting(_channel(fake), "show_reasoning", "collapsed", actor="admin")
-    bot.llm.enqueue(_reasoned(reasoning))
+    bot.llm.enqueue(reasoned(reasoning))
     await fake.user_message(fake.general, "how many?", mention_bot=True)
     thread = int((await fake.wait_until(lambda: fake.threads_of(fake.general)))[0]["id"])
     messages = await finished(fake, thread, text="Three.")

@@ -262,6 +262,18 @@ def events(
     return Script(steps=list(steps), status=status, headers=dict(headers or {}), delay=delay)
 
 
+def reasoned(reasoning: str, text: str = "Three.", pause: float = 0.5) -> Script:
+    """Reasoning in one chunk, a pause (a placeholder can show it), then the answer ``text``."""
+    return events(
+        chunk("", role="assistant"),
+        chunk(reasoning=reasoning),
+        Pause(pause),
+        chunk(text),
+        chunk(finish_reason="stop"),
+        DONE,
+    )
+
+
 LOGIN_PAGE = (
     "<!DOCTYPE html>\n<html><head><title>Sign in</title></head>"
     "<body><form action='/login'>Please sign in.</form></body></html>\n"

@@ -17,7 +17,7 @@ from adapters.slack.blocks import (
 )
 from adapters.slack.sink import SlackSink, Target
 from bot.reply.units import TextUnit, size
-from tests.fakes.llm_server import DONE, Pause, Script, answer, chunk, events
+from tests.fakes.llm_server import answer, reasoned
 from tests.slack.harness import ADMIN, BOB, CHANNEL, Bot
 from tests.slack.pings import leaks, pings
 
@@ -27,18 +27,6 @@ HOSTILE = (
 )
 TEXT_OBJECT_MAX = 3000
 """Slack's limit for a text object (docs.slack.dev, composition objects: text object)."""
-
-
-def _reasoned(reasoning: str) -> Script:
-    """Reasoning in one chunk, a pause (the placeholder shows it), then the answer "Three."."""
-    return events(
-        chunk("", role="assistant"),
-        chunk(reasoning=reasoning),
-        Pause(0.5),
-        chunk("Three."),
-        chunk(finish_reason="stop"),
-        DONE,
-    )
 
 
 def _context(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -68,7 +56,7 @@ def _thinking_calls(bot: Bot) -> list[tuple[str, list[dict[str, Any]]]]:
 async def _ask(bot: Bot, reasoning: str) -> list[tuple[str, list[dict[str, Any]]]]:
     """Ask with reasoning shown; check the final message is exactly the answer."""
     assert "updated" in await bot.command("settings set show_reasoning collapsed", user=ADMIN)
-    bot.llm.enqueue(_reasoned(reasoning))
+    bot.llm.enqueue(reasoned(reasoning))
     ts = await bot.mention("how many?")
     (reply,) = await bot.finished(CHANNEL, ts)
     assert reply.visible_text == "Three."
