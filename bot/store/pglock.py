@@ -111,17 +111,29 @@ class AdvisoryLocks:
             logger.debug("giving back a conversation lock failed: %r", task.exception())
 
     async def _run(self, statement: TextClause, params: dict[str, int]) -> bool:
-        """One statement on the shared connection; ``StoreError`` (and a fresh connection next
-        time) if it fails."""
+        """One statement on the shared connection; ``StoreError`` if it fails.
+
+        A connection the server ended while idle (a database restart, an outage) is only found
+        out by using it: a try for a lock then runs once more on a new connection (the old
+        one's locks went with it). An unlock is not repeated: its lock is gone already.
+        """
         async with self._io:
+            retry = statement is TRY_LOCK and self._conn is not None
             try:
-                conn = await self._connection()
-                return bool((await conn.execute(statement, params)).scalar())
+                return await self._execute(statement, params)
             except (SQLAlchemyError, OSError) as exc:
                 await self._drop()
-                raise StoreError(
-                    f"could not take the conversation lock: {type(exc).__name__}"
-                ) from exc
+                if not retry:
+                    raise _lock_error(exc) from exc
+            try:
+                return await self._execute(statement, params)
+            except (SQLAlchemyError, OSError) as exc:
+                await self._drop()
+                raise _lock_error(exc) from exc
+
+    async def _execute(self, statement: TextClause, params: dict[str, int]) -> bool:
+        conn = await self._connection()
+        return bool((await conn.execute(statement, params)).scalar())
 
     async def _connection(self) -> AsyncConnection:
         if self._conn is None:
@@ -148,6 +160,10 @@ class AdvisoryLocks:
             if conn is not None:
                 await _close(conn)
         await self._engine.dispose()
+
+
+def _lock_error(exc: BaseException) -> StoreError:
+    return StoreError(f"could not take the conversation lock: {type(exc).__name__}")
 
 
 async def _close(conn: AsyncConnection) -> None:

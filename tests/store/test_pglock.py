@@ -79,3 +79,26 @@ async def _note(
 ) -> None:
     async with replica.hold(conversation):
         out.append(what)
+
+
+async def test_a_lock_connection_ended_by_the_server_is_replaced(pg_session_url: str) -> None:
+    async with locks(pg_session_url) as replica:
+        async with replica.hold(key(4)):
+            pass  # the shared connection now exists, idle
+        await _end_other_sessions(pg_session_url)
+        async with asyncio.timeout(5), replica.hold(key(4)):
+            pass  # the dead connection is noticed and replaced, the answer goes on
+
+
+async def _end_other_sessions(url: str) -> None:
+    engine = make_engine(url, null_pool=True)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+    finally:
+        await engine.dispose()
