@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from benchmarks.report import Options, Row, count, make_row, percentile
+from benchmarks.texts import mixed_answer
 from bot.reply.base import SinkLimits
 from bot.reply.clock import FakeClock
 from bot.reply.factory import ReplyFactory
@@ -145,18 +146,14 @@ def _pieces(rng: random.Random, text: str) -> list[str]:
 
 
 def _answer(rng: random.Random, max_chars: int) -> str:
-    size = rng.randint(200, max_chars)
-    parts: list[str] = []
-    while sum(map(len, parts)) < size:
-        if rng.random() < 0.25:
-            lines = "\n".join(
-                f"    value_{n} = compute({n}, {n * 3})" for n in range(rng.randint(3, 40))
-            )
-            parts.append(f"```python\ndef step():\n{lines}\n```\n\n")
-        else:
-            words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 120)))
-            parts.append(words.capitalize() + ".\n\n")
-    return "".join(parts)[:size]
+    return mixed_answer(
+        rng,
+        rng.randint(200, max_chars),
+        words=WORDS,
+        code_share=0.25,
+        code_line=lambda n: f"    value_{n} = compute({n}, {n * 3})",
+        max_lines=40,
+    )
 
 
 PROSE = (

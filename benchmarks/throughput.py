@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 
 from benchmarks.report import Options, Row, count, make_row, percentile
+from benchmarks.texts import mixed_answer
 from bot.reply.clock import FakeClock
 from bot.reply.factory import ReplyFactory
 from bot.reply.progressive import EMPTY_ANSWER
@@ -147,15 +148,14 @@ def _sink(platform: FakePlatform, channel: str) -> FakeSink:
 
 def _answer(rng: random.Random) -> str:
     size = rng.randint(3_000, 6_000) if rng.random() < 0.25 else rng.randint(200, 2_000)
-    parts: list[str] = []
-    while sum(map(len, parts)) < size:
-        if rng.random() < 0.2:
-            lines = "\n".join(f"    total += item_{n} * {n}" for n in range(rng.randint(3, 30)))
-            parts.append(f"```python\ndef step():\n{lines}\n```\n\n")
-        else:
-            words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 120)))
-            parts.append(words.capitalize() + ".\n\n")
-    return "".join(parts)[:size]
+    return mixed_answer(
+        rng,
+        size,
+        words=WORDS,
+        code_share=0.2,
+        code_line=lambda n: f"    total += item_{n} * {n}",
+        max_lines=30,
+    )
 
 
 PROSE = (

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.llm_server import FakeLLMServer, Pause, chunk, events
-from tests.fakes.outage import cut, pg_database, restore, sqlite_rows
+from tests.fakes.outage import cut, restore, sqlite_rows
 from tests.fakes.process import OWN_VARIABLES, REPO
+from tests.store.conftest import pg_database
 
 WAIT = 30.0
 

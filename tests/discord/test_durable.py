@@ -18,7 +18,8 @@ from tests.discord.harness import bot_env, finished, is_final, is_streaming
 from tests.discord.process import kill_hard, threadline_run
 from tests.fakes.discord_api import EPHEMERAL, FakeDiscord, StoredMessage, opt
 from tests.fakes.llm_server import FakeLLMServer, Pause, Step, answer, chunk, events
-from tests.fakes.outage import cut, pg_database, restore, sqlite_rows
+from tests.fakes.outage import cut, restore, sqlite_rows
+from tests.store.conftest import pg_database
 
 LEASE = {"ANSWER_LEASE_SECONDS": "3"}
 NOTICE = "_⚠ interrupted by a restart; press Regenerate to try again_"

@@ -25,8 +25,8 @@ from tests.discord.process import START_SECONDS
 from tests.fakes import discord_payloads as p
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.llm_server import FakeLLMServer
-from tests.fakes.outage import pg_database
 from tests.fakes.process import Process, spawned_run
+from tests.store.conftest import pg_database
 
 SHARDS = 2
 

@@ -2,50 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli.test_console import llm_env, threadline as run_threadline
 from tests.fakes.llm_server import DONE, FakeLLMServer, chunk, events, usage_chunk
 
-ROOT = Path(__file__).resolve().parents[2]
 USER = "alice"
 
 
 async def threadline(
     cwd: Path, llm: FakeLLMServer, *args: str, stdin: str = "", **env: str
 ) -> tuple[int, str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "SLACK_", "DISCORD_"))}
-    base.pop("DATABASE_URL", None)
-    base.update(
-        HOME=str(cwd),
-        XDG_DATA_HOME=str(cwd / "xdg"),
-        PYTHONPATH=str(ROOT),
-        LOGNAME=USER,
-        USER=USER,
-        LLM_BASE_URL=llm.base_url,
-        LLM_API_KEY="test-key",
-        LLM_MODEL="fake-model",
-        **env,
-    )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=base,
-        cwd=cwd,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    """``threadline ARGS`` as user ``alice`` (``tests.cli.test_console.threadline``)."""
+    who = {"LOGNAME": USER, "USER": USER, **llm_env(llm, LLM_MODEL="fake-model"), **env}
+    code, out, err = await run_threadline(*args, stdin=stdin, env=who, cwd=cwd)
+    assert code is not None
+    return code, out, err
 
 
 def console(cwd: Path, llm: FakeLLMServer, stdin: str, **env: str):

@@ -14,11 +14,12 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fakes.llm_server import FakeLLMServer, answer
-from tests.fakes.outage import cut, pg_database, restore
+from tests.fakes.outage import cut, restore
 from tests.fakes.process import Process
 from tests.fakes.slack_api import FakeSlack
 from tests.slack.harness import CHANNEL, Driver, bot_env
 from tests.slack.process import free_port, threadline_run
+from tests.store.conftest import pg_database
 
 WITHIN = 20.0
 SLOW = " ".join(f"word{i:03d}" for i in range(100))

@@ -10,6 +10,7 @@ reached the PostgreSQL tests fail, unless ``THREADLINE_SKIP_POSTGRES=1`` is set 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -68,7 +69,8 @@ def _with_database(name: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-async def _admin(sql: str) -> None:
+async def pg_admin(sql: str) -> None:
+    """Run ``sql`` on the test server's admin database (autocommit, a connection of its own)."""
     engine = create_async_engine(
         _admin_url(),
         poolclass=NullPool,
@@ -84,7 +86,7 @@ async def _admin(sql: str) -> None:
 
 def _require_postgres() -> None:
     try:
-        run_async(lambda: _admin("SELECT 1"))
+        run_async(lambda: pg_admin("SELECT 1"))
     except (OSError, SQLAlchemyError, TimeoutError) as exc:
         reason = f"PostgreSQL at {describe_url(_admin_url())} is unreachable: {exc!r}"
         if os.environ.get("THREADLINE_SKIP_POSTGRES") == "1" and not os.environ.get("CI"):
@@ -98,13 +100,13 @@ def create_pg_database() -> str:
     """Create a uniquely named database; return its URL."""
     _require_postgres()
     name = f"threadline_test_{uuid.uuid4().hex[:12]}"
-    run_async(lambda: _admin(f'CREATE DATABASE "{name}"'))
+    run_async(lambda: pg_admin(f'CREATE DATABASE "{name}"'))
     return _with_database(name)
 
 
 def drop_pg_database(url: str) -> None:
     name = make_url(url).database
-    run_async(lambda: _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    run_async(lambda: pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
@@ -118,14 +120,21 @@ def pg_session_url() -> Iterator[str]:
         drop_pg_database(url)
 
 
-@pytest.fixture
-def fresh_pg_url() -> Iterator[str]:
-    """An empty PostgreSQL database of its own (for migration tests)."""
+@contextlib.contextmanager
+def pg_database() -> Iterator[str]:
+    """An empty PostgreSQL database for one test; its URL (``postgresql+asyncpg://``)."""
     url = create_pg_database()
     try:
         yield url
     finally:
         drop_pg_database(url)
+
+
+@pytest.fixture
+def fresh_pg_url() -> Iterator[str]:
+    """An empty PostgreSQL database of its own (for migration tests)."""
+    with pg_database() as url:
+        yield url
 
 
 async def _truncate(url: str) -> None:
