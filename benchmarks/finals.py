@@ -111,21 +111,13 @@ async def _play(clock: FakeClock, factory: ReplyFactory, sink: FakeSink, text: s
 def _sink(
     platform: FakePlatform, limits: SinkLimits, budget: Budget, sanitize: Sanitizer
 ) -> FakeSink:
-    return FakeSink(
+    return FakeSink.declaring(
         platform,
-        scope=limits.rate_scope,
-        max_chars=limits.max_chars,
-        edits_per_minute=limits.edits_per_minute,
-        burst=limits.burst,
-        min_edit_interval=limits.min_edit_interval,
+        limits,
         enforce_per_minute=budget.edits_per_minute,
         enforce_burst=budget.edit_burst,
-        post_scope=limits.post_scope,
-        posts_per_minute=limits.posts_per_minute,
-        post_burst=limits.post_burst,
         enforce_posts_per_minute=budget.posts_per_minute,
         enforce_post_burst=budget.post_burst,
-        whole_under_load=limits.whole_under_load,
         latency=CALL_LATENCY,
         sanitizer=sanitize,
     )

@@ -125,22 +125,13 @@ def _sink(platform: FakePlatform, channel: str) -> FakeSink:
     from adapters.slack.sink import sink_limits
     from adapters.slack.text import sanitize
 
-    limits = sink_limits(WORKSPACE, channel)
-    return FakeSink(
+    return FakeSink.declaring(
         platform,
-        scope=limits.rate_scope,
-        max_chars=limits.max_chars,
-        edits_per_minute=limits.edits_per_minute,
-        burst=limits.burst,
-        min_edit_interval=limits.min_edit_interval,
+        sink_limits(WORKSPACE, channel),
         enforce_per_minute=TIER3_PER_MINUTE,
         enforce_burst=TIER3_BURST,
-        post_scope=limits.post_scope,
-        posts_per_minute=limits.posts_per_minute,
-        post_burst=limits.post_burst,
         enforce_posts_per_minute=POSTS_PER_MINUTE,
         enforce_post_burst=POST_BURST,
-        whole_under_load=limits.whole_under_load,
         latency=CALL_LATENCY,
         sanitizer=sanitize,
     )

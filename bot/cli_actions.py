@@ -7,14 +7,14 @@ import importlib
 import json
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from bot import app
 from bot.config import MAX_DAYS, Settings, require_api_key
 from bot.errors import BotError, ConfigError
 from bot.llm.base import CompletionRequest
 from bot.llm.client import build_http_client
-from bot.model import ChatMessage, ConversationKey
+from bot.model import ConversationKey
+from bot.privacy import exported
 from bot.store.health import check_database
 from bot.store.migrate import current_revision, upgrade_async
 from bot.store.sql import open_store
@@ -93,21 +93,8 @@ async def export(settings: Settings, args: argparse.Namespace) -> int:
     key = ConversationKey(args.platform, args.workspace, args.channel, args.thread)
     async with open_store(settings.database_url) as store:
         for message in await store.export(key):
-            print(json.dumps(_exported(message), ensure_ascii=False))
+            print(json.dumps(exported(message), ensure_ascii=False))
     return 0
-
-
-def _exported(message: ChatMessage) -> dict[str, Any]:
-    return {
-        "role": message.role.value,
-        "author_id": message.author_id,
-        "author_name": message.author_name,
-        "content": message.content,
-        "status": message.status.value,
-        "model": message.model,
-        "created_at": message.created_at.isoformat() if message.created_at else None,
-        "alternatives": list(message.extra.get("alternatives") or []),
-    }
 
 
 async def purge(settings: Settings, days: int) -> int:

@@ -14,6 +14,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from bot.model import ChatMessage
 from bot.store.governance_base import GovernanceStore, OwnMessage
 
 CONFIRM = "confirm"
@@ -36,11 +37,13 @@ def render(history: Sequence[OwnMessage]) -> bytes:
 
 
 def _line(own: OwnMessage) -> dict[str, Any]:
-    message = own.message
+    where = {"workspace": own.key.workspace, "channel": own.key.channel, "thread": own.key.thread}
+    return where | exported(own.message)
+
+
+def exported(message: ChatMessage) -> dict[str, Any]:
+    """One stored message as an export line holds it (``export`` here and on the CLI)."""
     return {
-        "workspace": own.key.workspace,
-        "channel": own.key.channel,
-        "thread": own.key.thread,
         "role": message.role.value,
         "author_id": message.author_id,
         "author_name": message.author_name,

@@ -278,6 +278,24 @@ class FakeSink:
         self._sanitizer = sanitizer
         self.posted: list[str] = []
 
+    @classmethod
+    def declaring(cls, platform: FakePlatform, limits: SinkLimits, **options: Any) -> FakeSink:
+        """A sink that declares a real adapter's ``limits`` (``options``: what the platform
+        enforces, the latency, the sanitizer)."""
+        return cls(
+            platform,
+            scope=limits.rate_scope,
+            max_chars=limits.max_chars,
+            edits_per_minute=limits.edits_per_minute,
+            burst=limits.burst,
+            min_edit_interval=limits.min_edit_interval,
+            post_scope=limits.post_scope,
+            posts_per_minute=limits.posts_per_minute,
+            post_burst=limits.post_burst,
+            whole_under_load=limits.whole_under_load,
+            **options,
+        )
+
     @property
     def limits(self) -> SinkLimits:
         return self._limits
