@@ -121,20 +121,18 @@ class ReplyBuilder:
         client = self._clients(target.workspace)
         if not target.thread:
             return self._maker.create(self._sink(client, target))
-        sink: SlackSink = self._sink(client, target)
-        if self._native and self.support.usable(target.channel):
-            sink = SlackStreamSink(
-                client,
-                target,
-                self.blocks,
-                native=self.support,
-                allow_mentions=self._allow_mentions,
-            )
+        native = self._native and self.support.usable(target.channel)
+        sink = self._stream_sink(client, target) if native else self._sink(client, target)
         reply = self._maker.create(sink)
         return StatusReply(reply, lambda: self._status(client, target))
 
     def _sink(self, client: AsyncWebClient, target: Target) -> SlackSink:
         return SlackSink(client, target, self.blocks, allow_mentions=self._allow_mentions)
+
+    def _stream_sink(self, client: AsyncWebClient, target: Target) -> SlackSink:
+        return SlackStreamSink(
+            client, target, self.blocks, native=self.support, allow_mentions=self._allow_mentions
+        )
 
     def rebuild(self, stored: Mapping[str, Any], resume: Resume | None) -> StreamedReply:
         """The reply of an owed answer taken over from another process (``ReplyRebuilder``).

@@ -148,19 +148,23 @@ class StreamLimits:
     append_interval: float
     max_age: float
 
-    def scope_limits(self, which: str, max_chars: int) -> SinkLimits:
-        """The ``SinkLimits`` of one of the two scopes (``"start"`` or ``"append"``)."""
-        if which == "start":
-            name, rate, burst = self.start_scope, self.starts_per_minute, self.start_burst
-        else:
-            name, rate, burst = self.append_scope, self.appends_per_minute, self.append_burst
-        return SinkLimits(
-            max_chars=max_chars,
-            rate_scope=name,
-            edits_per_minute=rate,
-            burst=burst,
-            min_edit_interval=0.0,
-        )
+    def start_limits(self, max_chars: int) -> SinkLimits:
+        """The start/stop scope as the scheduler plans it."""
+        return _scope(self.start_scope, self.starts_per_minute, self.start_burst, max_chars)
+
+    def append_limits(self, max_chars: int) -> SinkLimits:
+        """The append scope as the scheduler plans it."""
+        return _scope(self.append_scope, self.appends_per_minute, self.append_burst, max_chars)
+
+
+def _scope(name: str, per_minute: float, burst: int, max_chars: int) -> SinkLimits:
+    return SinkLimits(
+        max_chars=max_chars,
+        rate_scope=name,
+        edits_per_minute=per_minute,
+        burst=burst,
+        min_edit_interval=0.0,
+    )
 
 
 class MessageSink(Protocol):

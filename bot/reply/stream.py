@@ -60,8 +60,8 @@ class NativeStream:
         limits = sink.stream_limits
         self._sink, self._clock, self._limits = sink, clock, limits
         self._max_chars = max_chars
-        self._starts = scheduler.scope(limits.scope_limits("start", max_chars))
-        self._appends = scheduler.scope(limits.scope_limits("append", max_chars))
+        self._starts = scheduler.scope(limits.start_limits(max_chars))
+        self._appends = scheduler.scope(limits.append_limits(max_chars))
         self._start_slot = self._starts.slot(label)
         self._append_slot = self._appends.slot(label)
         self.id: str | None = None
@@ -143,10 +143,9 @@ class NativeStream:
     async def close(self, rest: str, *, last: bool) -> None:
         """End the stream with ``rest`` appended when it fits; best effort, since the edit
         that follows ends it anyway (no start-scope token: no call)."""
-        if not self.live:
-            self.ended = True
+        live, self.ended = self.live, True
+        if not live:
             return
-        self.ended = True
         if self.sent + len(rest) > self._max_chars:
             rest = ""
         if not self._starts.try_take(self._start_slot):
